@@ -1,0 +1,64 @@
+"""The ``mmlw`` command line.
+
+Each command lives in its own module with a ``register(app)`` function, so the command groups stay
+small and independent. Modules import heavy libraries inside their commands only: ``mmlw --help`` and
+``mmlw leaderboard`` must not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from mmlongbench_write.errors import MMLWError
+
+#: Command modules, in the order their commands appear in ``mmlw --help``.
+COMMAND_MODULES: tuple[str, ...] = (
+    "mmlongbench_write.cli.evaluate",  # eval, score
+    "mmlongbench_write.cli.plugins",  # tasks, models, judges
+    "mmlongbench_write.cli.leaderboard",  # leaderboard, compare, plot
+    "mmlongbench_write.cli.judging",  # pairwise, judge-agreement
+    "mmlongbench_write.cli.runs",  # merge
+    "mmlongbench_write.cli.training",  # train sft|dpo, data ...
+)
+
+
+def build_app() -> typer.Typer:
+    app = typer.Typer(
+        name="mmlw",
+        help="MMLongBench-Write: evaluate how long, and how well, vision-language models write from images.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(app)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: runs the app, printing user errors as one line (exit 2) instead of a traceback."""
+    app = build_app()
+    try:
+        app(args=argv, standalone_mode=False)
+    except MMLWError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("interrupted: finished work is saved; re-run the same command to resume", file=sys.stderr)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(1)
+        raise

@@ -1,0 +1,51 @@
+"""User-facing errors.
+
+Every error a user can cause (bad data, bad flags, a missing dependency, a rejected API key) is raised
+as an :class:`MMLWError`. The CLI prints it as one line, ``error: <message>``, and exits with code 2 —
+never a traceback. Anything else escaping is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class MMLWError(Exception):
+    """An error caused by the user's input or environment; printed as one line by the CLI."""
+
+    exit_code: int = 2
+
+
+class ConfigError(MMLWError):
+    """A flag, spec or config file that cannot be used."""
+
+
+class DataError(MMLWError):
+    """A data set, sample or field that cannot be used.
+
+    Args:
+        message: what is wrong.
+        sample_id: the sample at fault, when there is one.
+        field: the field at fault, when there is one.
+    """
+
+    def __init__(self, message: str, *, sample_id: str | None = None, field: str | None = None) -> None:
+        where = []
+        if sample_id is not None:
+            where.append(f"sample {sample_id!r}")
+        if field is not None:
+            where.append(f"field {field!r}")
+        prefix = f"{', '.join(where)}: " if where else ""
+        super().__init__(prefix + message)
+        self.sample_id = sample_id
+        self.field = field
+
+
+class AdapterError(MMLWError):
+    """A model adapter that cannot run: missing dependency, no device, rejected credentials."""
+
+
+class PluginNotFound(MMLWError):
+    """A task, model or judge name that is not registered."""
+
+
+class BudgetExceeded(MMLWError):
+    """The run reached its cost limit; finished work is kept and the run can be resumed."""

@@ -1,0 +1,122 @@
+"""The model adapter protocol, model specs and presets.
+
+An adapter turns :class:`~mmlongbench_write.schema.Request` objects into
+:class:`~mmlongbench_write.schema.Generation` objects. It knows nothing of tasks or judges. It yields
+generations as they finish (in any order), so the runner can journal each one at once and a crash loses
+at most what is in flight.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mmlongbench_write.errors import ConfigError
+from mmlongbench_write.schema import GenerationConfig, Generation, Request
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """How to run, as opposed to what to run: these never change an output, so they are not in cache keys."""
+
+    concurrency: int = 8
+    batch_size: int = 8
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+    max_retries: int = 6
+    timeout_s: float = 600.0
+
+
+class ModelAdapter(ABC):
+    """A model that answers chat requests with images.
+
+    Subclasses take their model args as keyword arguments (strings from ``--model-args`` are already
+    converted to int/float/bool where they look like one).
+    """
+
+    #: registry name of the adapter (``hf``, ``openai``, ...)
+    adapter_name: str = "base"
+    #: model args that do not change outputs (device, paths to caches, keys): left out of identity
+    non_identity_args: frozenset[str] = frozenset({"base_url", "device", "device_map", "timeout"})
+
+    def __init__(self, runtime: RuntimeOptions | None = None, **model_args: Any) -> None:
+        self.runtime = runtime or RuntimeOptions()
+        self.model_args = model_args
+
+    @property
+    def model_name(self) -> str:
+        """Human-readable model name (``pretrained`` or ``model`` arg)."""
+        return str(self.model_args.get("pretrained") or self.model_args.get("model") or self.adapter_name)
+
+    def identity(self) -> dict[str, Any]:
+        """What determines outputs: adapter + model + output-changing args. Used in cache keys and run.json."""
+        args = {k: v for k, v in sorted(self.model_args.items()) if k not in self.non_identity_args}
+        return {"adapter": self.adapter_name, "model": self.model_name, "args": args}
+
+    @abstractmethod
+    def generate(self, requests: Sequence[Request]) -> Iterator[Generation]:
+        """Answer every request; yield each :class:`Generation` as soon as it is done (any order).
+
+        A request that fails after retries yields ``Generation.failure(...)``. An error that makes every
+        further request pointless (bad credentials, model not found) raises
+        :class:`~mmlongbench_write.errors.AdapterError` instead, so a wrong key cannot burn a data set.
+        """
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources (GPU memory, HTTP clients)."""
+
+    def __enter__(self) -> ModelAdapter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named model: an adapter plus default model args and generation settings, all overridable."""
+
+    name: str
+    adapter: str
+    model_args: dict[str, Any]
+    gen_kwargs: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """``--model NAME --model-args k=v,...`` resolved: the adapter to build and its final arguments."""
+
+    adapter: str
+    model_args: dict[str, Any]
+    gen_defaults: GenerationConfig = field(default_factory=GenerationConfig)
+    preset: str | None = None
+
+
+def resolve_model_spec(name: str, model_args: dict[str, Any] | None = None) -> ModelSpec:
+    """Resolve a model name (an adapter or a preset) plus user args into a :class:`ModelSpec`."""
+    from mmlongbench_write.registry import models
+
+    target = models.get(name)
+    user_args = dict(model_args or {})
+    if isinstance(target, Preset):
+        args = {**target.model_args, **user_args}
+        # a preset may name another preset's backend, e.g. longwriter-v-7b with backend=vllm
+        adapter = str(args.pop("backend", target.adapter))
+        return ModelSpec(adapter, args, GenerationConfig().merged(**target.gen_kwargs), preset=target.name)
+    if isinstance(target, type) and issubclass(target, ModelAdapter):
+        return ModelSpec(name, user_args)
+    raise ConfigError(f"model {name!r} is registered as {type(target).__name__}, not an adapter or a preset")
+
+
+def create_model(spec: ModelSpec, runtime: RuntimeOptions | None = None) -> ModelAdapter:
+    """Build the adapter a spec names."""
+    from mmlongbench_write.registry import models
+
+    cls = models.get(spec.adapter)
+    if not (isinstance(cls, type) and issubclass(cls, ModelAdapter)):
+        raise ConfigError(f"{spec.adapter!r} is not a model adapter")
+    adapter: ModelAdapter = cls(runtime=runtime, **spec.model_args)
+    return adapter
