@@ -21,7 +21,7 @@ T = TypeVar("T")
 
 #: Modules whose import registers the built-in plugins. Each imports only light modules at top level.
 BUILTIN_MODULES: dict[str, tuple[str, ...]] = {
-    "tasks": (),
+    "tasks": ("mmlongbench_write.tasks.mmlongbench", "mmlongbench_write.tasks.ruler", "mmlongbench_write.tasks.custom"),
     "models": ("mmlongbench_write.model_adapters.scripted",),
     "judges": ("mmlongbench_write.judges.length",),
 }

@@ -115,8 +115,11 @@ class Sample:
     metadata: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
-    def category(self) -> str | None:
-        return TASK_CATEGORIES.get(self.task or "", "ruler" if self.task == "ruler" else None)
+    def category(self) -> str:
+        """The task's category; ``"ruler"`` for ruler prompts, ``"custom"`` for no or an unknown task."""
+        if self.task == "ruler":
+            return "ruler"
+        return TASK_CATEGORIES.get(self.task or "", "custom")
 
     @property
     def length_bin(self) -> str:
