@@ -1,0 +1,316 @@
+"""Loopback fake API servers speaking the OpenAI chat-completions and Anthropic messages wire formats.
+
+The official SDKs run on their own HTTP stack, so request mocks do not intercept them; a real HTTP server
+on 127.0.0.1 does. :class:`FakeAPIServer` records every request (path, headers, JSON body, time), counts
+them, replies with text of the word count the prompt asks for ("a 300-word essay"; else ``words``), and
+plays a scripted fault plan first: a status code (optionally with ``Retry-After``), a dropped connection,
+a slow reply, or a malformed JSON body. Use it as a context manager or through the ``fake_api`` fixture::
+
+    with FakeAPIServer(delay=0.2) as server:
+        server.add_faults(Fault.status(429, retry_after="1"), Fault.drop())
+        client = OpenAI(base_url=server.openai_url, api_key="sk-fake")
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+_LENGTH = re.compile(r"(\d[\d,]*)\s*-?\s*(?:words?|字)", re.IGNORECASE)
+_FILLER = "the image shows a quiet scene described here in plain careful words".split()
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One scripted misbehaviour, consumed by the next incoming request."""
+
+    kind: str  # "status" | "drop" | "slow" | "malformed"
+    status: int = 500
+    retry_after: str | None = None
+    seconds: float = 0.0
+    body: str | None = None
+
+    @classmethod
+    def status_code(cls, status: int, retry_after: str | None = None, body: str | None = None) -> Fault:
+        return cls("status", status=status, retry_after=retry_after, body=body)
+
+    @classmethod
+    def drop(cls) -> Fault:
+        """Close the socket without sending a response."""
+        return cls("drop")
+
+    @classmethod
+    def slow(cls, seconds: float) -> Fault:
+        """Answer normally, but only after ``seconds`` (beyond the client's timeout, typically)."""
+        return cls("slow", seconds=seconds)
+
+    @classmethod
+    def malformed(cls) -> Fault:
+        """A 200 reply whose body is not valid JSON."""
+        return cls("malformed")
+
+
+@dataclass
+class RecordedRequest:
+    path: str
+    headers: dict[str, str]  # lower-cased names
+    body: dict[str, Any]
+    time: float
+    fault: str | None = None
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    @property
+    def prompt_text(self) -> str:
+        """All text the request carries (system prompt and text parts), in order."""
+        texts: list[str] = []
+        system = self.body.get("system")
+        if isinstance(system, str):
+            texts.append(system)
+        for message in self.body.get("messages", []):
+            content = message.get("content")
+            if isinstance(content, str):
+                texts.append(content)
+            elif isinstance(content, list):
+                texts.extend(p.get("text", "") for p in content if p.get("type") == "text")
+        return "\n".join(texts)
+
+
+@dataclass
+class FakeAPIServer:
+    """A threaded HTTP server on 127.0.0.1:0 speaking both providers' formats (see module docstring).
+
+    Args:
+        delay: seconds every reply waits before it is sent (simulates model latency).
+        words: reply length when the prompt names none.
+        model: the model name reported back (``{requested}-snapshot`` when None).
+        require_key: when set, a request whose key (``Authorization: Bearer`` or ``x-api-key``) differs
+            gets a 401.
+    """
+
+    delay: float = 0.0
+    words: int = 20
+    model: str | None = None
+    require_key: str | None = None
+    requests: list[RecordedRequest] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> FakeAPIServer:
+        server = self
+
+        class Handler(_Handler):
+            owner = server
+
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
+        httpd.daemon_threads = True
+        httpd.request_queue_size = 256
+        httpd.allow_reuse_address = True
+        httpd.server_bind()
+        httpd.server_activate()
+        self._httpd = httpd
+        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> FakeAPIServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- addresses and bookkeeping -------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        assert self._httpd is not None, "server not started"
+        return int(self._httpd.server_address[1])
+
+    @property
+    def openai_url(self) -> str:
+        """``base_url`` for the OpenAI SDK (with ``/v1``)."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def anthropic_url(self) -> str:
+        """``base_url`` for the Anthropic SDK (without ``/v1``; the SDK appends ``/v1/messages``)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def count(self) -> int:
+        with self._lock:
+            return len(self.requests)
+
+    def add_faults(self, *faults: Fault) -> None:
+        with self._lock:
+            self.faults.extend(faults)
+
+    def prompts(self) -> list[str]:
+        with self._lock:
+            return [r.prompt_text for r in self.requests]
+
+    def _next_fault(self) -> Fault | None:
+        with self._lock:
+            return self.faults.pop(0) if self.faults else None
+
+    def _record(self, req: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(req)
+
+
+def reply_words(prompt: str, default: int) -> int:
+    """The last "N-word" / "N words" / "N字" in the prompt, else ``default``."""
+    matches = _LENGTH.findall(prompt)
+    return int(matches[-1].replace(",", "")) if matches else default
+
+
+def filler(n: int) -> str:
+    return " ".join(_FILLER[i % len(_FILLER)] for i in range(n))
+
+
+class _Handler(BaseHTTPRequestHandler):
+    owner: FakeAPIServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence stderr access logs
+        pass
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server naming
+        owner = self.owner
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw or b"{}")
+        except json.JSONDecodeError:
+            body = {"_raw": raw.decode("utf-8", "replace")}
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        fault = owner._next_fault()
+        owner._record(RecordedRequest(self.path, headers, body, time.monotonic(), fault.kind if fault else None))
+        with owner._lock:
+            owner.in_flight += 1
+            owner.max_in_flight = max(owner.max_in_flight, owner.in_flight)
+        try:
+            self._respond(owner, body, headers, fault)
+        finally:
+            with owner._lock:
+                owner.in_flight -= 1
+
+    def _respond(self, owner: FakeAPIServer, body: dict[str, Any], headers: dict[str, str], fault: Fault | None) -> None:
+        anthropic = self.path.rstrip("/").endswith("/messages")
+        if not anthropic and not self.path.rstrip("/").endswith("/chat/completions"):
+            self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
+            return
+        if owner.require_key is not None:
+            given = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ").strip()
+            if given != owner.require_key:
+                self._send(401, _error(anthropic, "authentication_error", "invalid api key"))
+                return
+        if fault is not None:
+            if fault.kind == "drop":
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
+            if fault.kind == "status":
+                extra = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+                payload = fault.body or json.dumps(_error(anthropic, "api_error", f"scripted {fault.status}"))
+                self._send_raw(fault.status, payload.encode(), extra)
+                return
+            if fault.kind == "malformed":
+                self._send_raw(200, b'{"id": "x", "choices": [ {"message": ', {})
+                return
+            if fault.kind == "slow":
+                time.sleep(fault.seconds)
+        if owner.delay:
+            time.sleep(owner.delay)
+        self._send(200, _reply(owner, body, anthropic))
+
+    def _send(self, status: int, payload: dict[str, Any]) -> None:
+        self._send_raw(status, json.dumps(payload).encode(), {})
+
+    def _send_raw(self, status: int, data: bytes, extra: dict[str, str]) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for key, value in extra.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+
+def _error(anthropic: bool, kind: str, message: str) -> dict[str, Any]:
+    if anthropic:
+        return {"type": "error", "error": {"type": kind, "message": message}}
+    return {"error": {"message": message, "type": kind, "code": None}}
+
+
+def _reply(owner: FakeAPIServer, body: dict[str, Any], anthropic: bool) -> dict[str, Any]:
+    record = RecordedRequest("", {}, body, 0.0)
+    prompt = record.prompt_text
+    n = reply_words(prompt, owner.words)
+    limit = body.get("max_tokens") or body.get("max_completion_tokens")
+    truncated = isinstance(limit, int) and limit < n
+    if truncated:
+        n = int(limit)
+    text = filler(n)
+    model = owner.model or f"{body.get('model', 'fake')}-snapshot"
+    prompt_tokens = max(1, len(prompt) // 4)
+    if anthropic:
+        return {
+            "id": "msg_fake",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": "max_tokens" if truncated else "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": prompt_tokens, "output_tokens": n},
+        }
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": "length" if truncated else "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": n, "total_tokens": prompt_tokens + n},
+    }
+
+
+@pytest.fixture
+def fake_api() -> Iterator[FakeAPIServer]:
+    """A started :class:`FakeAPIServer`, stopped after the test (import it into a test module to use)."""
+    with FakeAPIServer() as server:
+        yield server
