@@ -40,6 +40,8 @@ class ModelAdapter(ABC):
     adapter_name: str = "base"
     #: model args that do not change outputs (device, paths to caches, keys): left out of identity
     non_identity_args: frozenset[str] = frozenset({"base_url", "device", "device_map", "timeout"})
+    #: whether outputs are worth keeping in the response cache (False for adapters that cost nothing)
+    cacheable: bool = True
 
     def __init__(self, runtime: RuntimeOptions | None = None, **model_args: Any) -> None:
         self.runtime = runtime or RuntimeOptions()

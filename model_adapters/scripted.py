@@ -10,6 +10,7 @@ Model args (all optional):
         ("2,000-word", "1600字"); default 1.0 when neither ``reply`` nor ``words`` is given.
     language: ``en`` (default) or ``zh`` filler; ``auto`` follows the prompt's language.
     fail_every: make every n-th request (by order) a failed generation, to exercise error paths.
+    delay_s: sleep this long per request, to exercise interruption and progress.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class ScriptedAdapter(ModelAdapter):
     """Answers each request with filler text; see the module docstring for its args."""
 
     adapter_name = "scripted"
+    cacheable = False
 
     def __init__(self, runtime: Any = None, **model_args: Any) -> None:
         super().__init__(runtime, **model_args)
@@ -75,9 +77,12 @@ class ScriptedAdapter(ModelAdapter):
 
     def generate(self, requests: Sequence[Request]) -> Iterator[Generation]:
         fail_every = int(self.model_args.get("fail_every", 0) or 0)
+        delay_s = float(self.model_args.get("delay_s", 0) or 0)
         for index, request in enumerate(requests, start=1):
             self.calls.append(request)
             start = time.perf_counter()
+            if delay_s:
+                time.sleep(delay_s)
             if fail_every and index % fail_every == 0:
                 yield Generation.failure(request.id, "scripted failure", time.perf_counter() - start)
                 continue

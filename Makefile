@@ -1,0 +1,38 @@
+# One command each: `make demo` (set up + evaluate the tiny model on the mini set + leaderboard) and
+# `make test` (set up + the whole test suite). Both create .venv/ on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+EXTRAS := hf,api,train,dev
+
+.PHONY: venv demo test test-fast lint bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints/cpu.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch is pinned in the same pip command as everything else (CPU wheel; see constraints/cpu.txt)
+	$(BIN)/python -m pip install -q -c constraints/cpu.txt torch==2.13.0 -e ".[$(EXTRAS)]"
+	touch $(STAMP)
+
+demo: venv
+	HF_HUB_OFFLINE=1 $(BIN)/mmlw eval --model tiny-random-qwen2.5-vl --data mini --output runs/demo
+	$(BIN)/mmlw leaderboard runs/demo
+
+test: venv
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+test-fast: venv
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not slow and not browser"
+
+lint: venv
+	$(BIN)/ruff check mmlongbench_write tasks judges model_adapters leaderboard tests benchmarks scripts
+
+bench: venv
+	$(BIN)/python benchmarks/bench_api_concurrency.py
+	$(BIN)/python benchmarks/bench_report.py
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info .pytest_cache test-artifacts

@@ -1,0 +1,165 @@
+"""``mmlw eval`` and ``mmlw score``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from mmlongbench_write.specs import parse_kv
+
+_RUN = "Run"
+_JUDGE = "Judging"
+_SPEED = "Speed, caching and budget"
+
+
+def _judge_list(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    return [] if names == ["none"] else names
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("eval")
+    def eval_command(
+        model: str = typer.Option(None, "--model", help="Adapter (hf, vllm, openai, anthropic, ...) or preset "
+                                  "(longwriter-v-7b, gpt-4o-2024-08-06, tiny-random-qwen2.5-vl); see `mmlw models`.",
+                                  rich_help_panel=_RUN),
+        model_args: str = typer.Option(None, "--model-args", "--model_args", help="k=v,... e.g. "
+                                       "pretrained=THU-KEG/LongWriter-V-7B,dtype=bfloat16", rich_help_panel=_RUN),
+        gen_kwargs: str = typer.Option(None, "--gen-kwargs", "--gen_kwargs", help="k=v,... e.g. "
+                                       "temperature=0.6,top_p=0.95,max_new_tokens=8192", rich_help_panel=_RUN),
+        tasks: str = typer.Option(None, "--tasks", help="all | professional | creative | ruler | custom | "
+                                  "ppt_script,movie_review,...", rich_help_panel=_RUN),
+        data: str = typer.Option(None, "--data", help="mini (bundled), a local file/dir (jsonl/json/parquet), "
+                                 "or a Hugging Face dataset id (THU-KEG/MMLongBench-Write)", rich_help_panel=_RUN),
+        data_columns: str = typer.Option(None, "--data-columns", help="benchmark field=your column, e.g. "
+                                         "question=prompt,L=length", rich_help_panel=_RUN),
+        limit: int = typer.Option(None, "--limit", help="evaluate at most N samples", rich_help_panel=_RUN),
+        seed: int = typer.Option(None, "--seed", help="sampling seed (default 0)", rich_help_panel=_RUN),
+        shard: str = typer.Option(None, "--shard", help="i/n: this process evaluates every n-th sample from i; "
+                                  "join shards with `mmlw merge`", rich_help_panel=_RUN),
+        mode: str = typer.Option(None, "--mode", help="vlm (default) or caption-llm", rich_help_panel=_RUN),
+        captioner: str = typer.Option(None, "--captioner", help="model that captions images in caption-llm mode",
+                                      rich_help_panel=_RUN),
+        captioner_args: str = typer.Option(None, "--captioner-args", rich_help_panel=_RUN),
+        skip_invalid: bool = typer.Option(None, "--skip-invalid", help="skip bad samples (reported) instead of "
+                                          "stopping", rich_help_panel=_RUN),
+        output: str = typer.Option(None, "--output", "--output_path", help="runs folder (default runs/)",
+                                   rich_help_panel=_RUN),
+        run_id: str = typer.Option(None, "--run-id", help="name of the run directory (default: model + config "
+                                   "hash, so the same command resumes)", rich_help_panel=_RUN),
+        label: str = typer.Option(None, "--label", help="display name on the leaderboard", rich_help_panel=_RUN),
+        stage: str = typer.Option(None, "--stage", help="all | generate (stop before judging) | judge",
+                                  rich_help_panel=_RUN),
+        config_file: Path = typer.Option(None, "--config", help="YAML file with the same fields; flags win",
+                                         rich_help_panel=_RUN),
+        judge: str = typer.Option(None, "--judge", help="length | quality | length,quality | length-released | "
+                                  "none (default: length, plus quality when --judge-model is set)",
+                                  rich_help_panel=_JUDGE),
+        judge_model: str = typer.Option(None, "--judge-model", help="any model spec, e.g. gpt-4o-2024-08-06 or "
+                                        "openai", rich_help_panel=_JUDGE),
+        judge_model_args: str = typer.Option(None, "--judge-model-args", rich_help_panel=_JUDGE),
+        judge_prompt: str = typer.Option(None, "--judge-prompt", help="template file with $INST$ and $RESPONSE$",
+                                         rich_help_panel=_JUDGE),
+        judge_samples: int = typer.Option(None, "--judge-samples", help="judge each response k times",
+                                          rich_help_panel=_JUDGE),
+        concurrency: int = typer.Option(None, "--concurrency", help="API requests in flight (default 8)",
+                                        rich_help_panel=_SPEED),
+        batch_size: int = typer.Option(None, "--batch-size", help="local batch size (default 8)",
+                                       rich_help_panel=_SPEED),
+        rpm: float = typer.Option(None, "--rpm", help="requests per minute limit", rich_help_panel=_SPEED),
+        tpm: float = typer.Option(None, "--tpm", help="tokens per minute limit", rich_help_panel=_SPEED),
+        max_retries: int = typer.Option(None, "--max-retries", rich_help_panel=_SPEED),
+        timeout: float = typer.Option(None, "--timeout", help="seconds per API request", rich_help_panel=_SPEED),
+        cache: str = typer.Option(None, "--cache", help="response cache: off|read|write|readwrite (default)",
+                                  rich_help_panel=_SPEED),
+        cache_dir: str = typer.Option(None, "--cache-dir", help="default $MMLW_CACHE_DIR or ~/.cache/mmlw",
+                                      rich_help_panel=_SPEED),
+        max_cost: float = typer.Option(None, "--max-cost", help="stop cleanly before spending more USD",
+                                       rich_help_panel=_SPEED),
+        prices: str = typer.Option(None, "--prices", help="price table file overriding the built-in one",
+                                   rich_help_panel=_SPEED),
+    ) -> None:
+        """Generate with a model, judge the outputs and store a resumable run."""
+        from mmlongbench_write.config import EvalConfig
+        from mmlongbench_write.errors import ConfigError
+        from mmlongbench_write.runner import evaluate
+
+        fields: dict[str, Any] = {
+            "model": model, "model_args": parse_kv(model_args, flag="--model-args"),
+            "gen_kwargs": parse_kv(gen_kwargs, flag="--gen-kwargs"), "tasks": tasks, "data": data,
+            "data_columns": parse_kv(data_columns, flag="--data-columns", convert=False), "limit": limit,
+            "seed": seed, "shard": shard, "mode": mode, "captioner": captioner,
+            "captioner_args": parse_kv(captioner_args, flag="--captioner-args"), "skip_invalid": skip_invalid,
+            "output": output, "run_id": run_id, "label": label, "stage": stage, "judges": _judge_list(judge),
+            "judge_model": judge_model, "judge_model_args": parse_kv(judge_model_args, flag="--judge-model-args"),
+            "judge_prompt": judge_prompt, "judge_samples": judge_samples, "concurrency": concurrency,
+            "batch_size": batch_size, "requests_per_minute": rpm, "tokens_per_minute": tpm,
+            "max_retries": max_retries, "timeout_s": timeout, "cache": cache, "cache_dir": cache_dir,
+            "max_cost": max_cost, "prices": prices,
+        }
+        given = {k: v for k, v in fields.items() if v is not None and v != {}}
+        if config_file is not None:
+            config = EvalConfig.from_yaml(config_file, **given)
+        else:
+            if model is None:
+                raise ConfigError("--model is required (or --config FILE); `mmlw models` lists the choices")
+            config = EvalConfig.from_dict(given)
+        outcome = evaluate(config)
+        print_outcome(outcome)
+
+    @app.command("score")
+    def score_command(
+        target: Path = typer.Argument(..., help="a run directory, or a predictions jsonl with id, question, L "
+                                      "and prediction"),
+        judge: str = typer.Option(None, "--judge", help="length | quality | length,quality | length-released"),
+        judge_model: str = typer.Option(None, "--judge-model"),
+        judge_model_args: str = typer.Option(None, "--judge-model-args"),
+        judge_prompt: str = typer.Option(None, "--judge-prompt"),
+        judge_samples: int = typer.Option(None, "--judge-samples"),
+        data_columns: str = typer.Option(None, "--data-columns", help="for a predictions file: field=column"),
+        output: str = typer.Option(None, "--output", help="runs folder for a predictions file (default runs/)"),
+        concurrency: int = typer.Option(None, "--concurrency"),
+        cache: str = typer.Option(None, "--cache"),
+        cache_dir: str = typer.Option(None, "--cache-dir"),
+        max_cost: float = typer.Option(None, "--max-cost"),
+    ) -> None:
+        """Judge existing predictions (a run, or another tool's jsonl) without generating anything."""
+        from mmlongbench_write.scoring import score
+
+        overrides = {
+            "judges": _judge_list(judge), "judge_model": judge_model,
+            "judge_model_args": parse_kv(judge_model_args, flag="--judge-model-args") or None,
+            "judge_prompt": judge_prompt, "judge_samples": judge_samples, "concurrency": concurrency,
+            "cache": cache, "cache_dir": cache_dir, "max_cost": max_cost,
+        }
+        columns = parse_kv(data_columns, flag="--data-columns", convert=False)
+        outcome = score(target, {k: v for k, v in overrides.items() if v is not None}, output=output,
+                        columns=columns)
+        print_outcome(outcome)
+
+
+def print_outcome(outcome: Any) -> None:
+    """A short summary: where the run is and its headline scores."""
+    from rich.console import Console
+
+    scores = outcome.results.get("scores", {}).get("overall", {})
+
+    def fmt(metric: str) -> str:
+        value = (scores.get(metric) or {}).get("mean")
+        return "n/a" if value is None else f"{value:.1f}"
+
+    r = outcome.results
+    console = Console(stderr=False)
+    console.print(
+        f"[bold]{outcome.run_dir}[/bold]  S={fmt('S')}  S_l={fmt('S_l')}  S_q={fmt('S_q')}  "
+        f"samples={r.get('n_samples')}  generated now={outcome.generated}  judged now={outcome.judged}  "
+        f"errors={r.get('n_generation_errors')}  judge failures={r.get('n_judge_failures')}  "
+        f"truncated={r.get('n_truncated')}",
+        highlight=False,
+    )
+    if outcome.stopped_reason:
+        raise typer.Exit(3)

@@ -1,0 +1,162 @@
+"""One object describes a run: :class:`EvalConfig`, built from the CLI or a YAML file with the same fields.
+
+The fields split in two. *What* is evaluated (model, data, tasks, generation settings, seed, shard)
+determines the outputs, is fingerprinted, and names the run directory — so the same command finds the
+same directory and resumes. *How* it runs (concurrency, caches, budget, output folder) never changes an
+output and is left out of the fingerprint.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .kvstore import stable_hash
+
+#: Generation settings of the paper's VLM setting (DESIGN.md §1); presets and --gen-kwargs override them.
+PAPER_GEN_DEFAULTS: dict[str, Any] = {"temperature": 0.6, "top_p": 0.95, "max_new_tokens": 8192}
+
+#: Fields that do not change any output: excluded from the fingerprint and the run id.
+RUNTIME_FIELDS = frozenset(
+    {
+        "output", "run_id", "stage", "concurrency", "batch_size", "requests_per_minute", "tokens_per_minute",
+        "max_retries", "timeout_s", "cache", "cache_dir", "max_cost", "prices", "label",
+    }
+)
+
+#: Fields that only change the verdicts, not the generations: a new judge re-judges the same run.
+JUDGE_FIELDS = frozenset({"judges", "judge_model", "judge_model_args", "judge_prompt", "judge_samples"})
+
+_SECRET_ARG = re.compile(r"(api[_-]?key|secret|token|password)$", re.IGNORECASE)
+CACHE_MODES = ("off", "read", "write", "readwrite")
+STAGES = ("all", "generate", "judge")
+MODES = ("vlm", "caption-llm")
+
+
+@dataclass
+class EvalConfig:
+    """The full description of an evaluation run (recorded in ``run.json``)."""
+
+    model: str
+    model_args: dict[str, Any] = field(default_factory=dict)
+    gen_kwargs: dict[str, Any] = field(default_factory=dict)
+    tasks: str = "all"
+    data: str = "mini"
+    data_columns: dict[str, str] = field(default_factory=dict)
+    split: str = "train"
+    limit: int | None = None
+    skip_invalid: bool = False
+    seed: int | None = 0
+    shard: str | None = None
+    mode: str = "vlm"
+    captioner: str | None = None
+    captioner_args: dict[str, Any] = field(default_factory=dict)
+    # judging
+    judges: list[str] | None = None  # None: length, plus quality when a judge model is given
+    judge_model: str | None = None
+    judge_model_args: dict[str, Any] = field(default_factory=dict)
+    judge_prompt: str | None = None
+    judge_samples: int = 1
+    # runtime
+    output: str = "runs"
+    run_id: str | None = None
+    label: str | None = None
+    stage: str = "all"
+    concurrency: int = 8
+    batch_size: int = 8
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+    max_retries: int = 6
+    timeout_s: float = 600.0
+    cache: str = "readwrite"
+    cache_dir: str | None = None
+    max_cost: float | None = None
+    prices: str | None = None
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        for name, args in (("--model-args", self.model_args), ("--judge-model-args", self.judge_model_args),
+                           ("--captioner-args", self.captioner_args)):
+            for key in args:
+                if _SECRET_ARG.search(key):
+                    raise ConfigError(
+                        f"{name}: {key!r} looks like a secret; API keys are read from the environment "
+                        "(OPENAI_API_KEY, ANTHROPIC_API_KEY, or the variable named by api_key_env=NAME)"
+                    )
+        if self.cache not in CACHE_MODES:
+            raise ConfigError(f"--cache must be one of {', '.join(CACHE_MODES)}, not {self.cache!r}")
+        if self.stage not in STAGES:
+            raise ConfigError(f"--stage must be one of {', '.join(STAGES)}, not {self.stage!r}")
+        if self.mode not in MODES:
+            raise ConfigError(f"--mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        if self.mode == "caption-llm" and not self.captioner:
+            raise ConfigError("--mode caption-llm needs --captioner SPEC (e.g. gpt-4o-2024-08-06)")
+        if self.limit is not None and self.limit <= 0:
+            raise ConfigError(f"--limit must be positive, not {self.limit}")
+        if self.concurrency < 1 or self.batch_size < 1:
+            raise ConfigError("--concurrency and --batch-size must be at least 1")
+        if self.judge_samples < 1:
+            raise ConfigError("--judge-samples must be at least 1")
+        if self.shard is not None:
+            parse_shard(self.shard)
+
+    @property
+    def judge_names(self) -> list[str]:
+        if self.judges is not None:
+            return list(self.judges)
+        return ["length", "quality"] if self.judge_model else ["length"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def generation_fingerprint(self) -> str:
+        """Hash of everything that determines the generations (not the judges, not the runtime)."""
+        d = {k: v for k, v in self.to_dict().items() if k not in RUNTIME_FIELDS | JUDGE_FIELDS}
+        return stable_hash(d)
+
+    def default_run_id(self) -> str:
+        label = self.label or self.model
+        for key in ("pretrained", "model"):
+            if key in self.model_args:
+                label = f"{label}-{Path(str(self.model_args[key])).name}"
+                break
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "-", label).strip("-").lower()[:60] or "run"
+        return f"{slug}-{self.generation_fingerprint()[:10]}"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EvalConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown config field(s): {', '.join(unknown)}")
+        return cls(**data)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides: Any) -> EvalConfig:
+        """Load a YAML file with the same field names; ``overrides`` (non-None) win over the file."""
+        import yaml
+
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"config file {path}: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {path}: expected a mapping of field: value")
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_dict(data)
+
+
+def parse_shard(shard: str) -> tuple[int, int]:
+    """``"i/n"`` -> (i, n) with 0 <= i < n."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", shard)
+    if not match:
+        raise ConfigError(f"--shard must look like i/n (e.g. 0/4), not {shard!r}")
+    index, count = int(match.group(1)), int(match.group(2))
+    if count < 1 or not 0 <= index < count:
+        raise ConfigError(f"--shard {shard}: need 0 <= i < n")
+    return index, count

@@ -1,0 +1,279 @@
+"""The evaluation runner: plan -> generate -> judge -> final files, resumable at every record.
+
+Generation and judging are separate stages over one journal. Each finished generation or judgement is
+journalled (fsynced) as it arrives, so a killed run loses at most the work in flight; re-running the
+same command replays the journal and does only what is missing: failed generations are retried,
+finished ones are never generated again, and verdicts are reused when the judge is the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .config import EvalConfig
+from .errors import BudgetExceeded, ConfigError
+from .judges.base import Judge, JudgeOptions
+from .model_adapters.base import ModelAdapter, ModelSpec, RuntimeOptions, create_model, resolve_model_spec
+from .planning import Plan, build_plan
+from .provenance import git_revision, package_versions
+from .registry import judges as judge_registry
+from .results import write_final
+from .runstore import JOURNAL, RUN_JSON, Journal, JournalState, atomic_write_json
+from .schema import Generation, JudgeInput, Request
+from .textstats import strip_think
+
+log = logging.getLogger("mmlw")
+
+Progress = Callable[[str], None]
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass
+class RunOutcome:
+    """What ``evaluate`` did: where the run is, its results, and how much work this call performed."""
+
+    run_dir: Path
+    results: dict[str, Any]
+    generated: int
+    judged: int
+    reused: int
+    stopped_reason: str | None = None
+
+
+def runtime_options(config: EvalConfig) -> RuntimeOptions:
+    return RuntimeOptions(
+        concurrency=config.concurrency,
+        batch_size=config.batch_size,
+        requests_per_minute=config.requests_per_minute,
+        tokens_per_minute=config.tokens_per_minute,
+        max_retries=config.max_retries,
+        timeout_s=config.timeout_s,
+    )
+
+
+def build_adapter(config: EvalConfig, spec: ModelSpec, runtime: RuntimeOptions) -> ModelAdapter:
+    """The model, wrapped in the response cache and, for caption+LLM, behind a captioner."""
+
+    def cached(adapter: ModelAdapter) -> ModelAdapter:
+        if config.cache == "off" or not adapter.cacheable:
+            return adapter
+        from .model_adapters.cache import with_response_cache
+
+        return with_response_cache(adapter, config.cache, config.cache_dir)
+
+    writer = cached(create_model(spec, runtime))
+    if config.mode != "caption-llm":
+        return writer
+    from .model_adapters.caption import CaptionLLMAdapter
+
+    assert config.captioner is not None  # validated by EvalConfig
+    captioner = cached(create_model(resolve_model_spec(config.captioner, config.captioner_args), runtime))
+    return CaptionLLMAdapter(captioner=captioner, writer=writer, runtime=runtime)
+
+
+def build_judges(config: EvalConfig, runtime: RuntimeOptions) -> list[Judge]:
+    options = JudgeOptions(
+        model=resolve_model_spec(config.judge_model, config.judge_model_args) if config.judge_model else None,
+        prompt_file=config.judge_prompt,
+        samples=config.judge_samples,
+        seed=config.seed,
+        runtime=runtime,
+        cache_mode=config.cache,
+        cache_dir=config.cache_dir,
+    )
+    return [judge_registry.get(name).from_options(options) for name in config.judge_names]
+
+
+class RunDirectory:
+    """Creates or reopens ``OUTPUT/<run-id>`` and keeps its ``run.json`` up to date."""
+
+    def __init__(self, config: EvalConfig) -> None:
+        self.config = config
+        self.path = Path(config.output) / (config.run_id or config.default_run_id())
+        self.fingerprint = config.generation_fingerprint()
+
+    def open(self, meta: dict[str, Any]) -> dict[str, Any]:
+        self.path.mkdir(parents=True, exist_ok=True)
+        run_json = self.path / RUN_JSON
+        if run_json.exists():
+            import json
+
+            previous = json.loads(run_json.read_text(encoding="utf-8"))
+            if previous.get("fingerprint") != self.fingerprint:
+                raise ConfigError(
+                    f"{self.path} holds a run with a different configuration; choose another --output or --run-id"
+                )
+            meta = {**meta, "created_at": previous.get("created_at", meta["created_at"])}
+            if "args" in (previous.get("model") or {}):  # the adapter's own identity, from the first session
+                meta["model"] = previous["model"]
+        atomic_write_json(run_json, meta)
+        return meta
+
+
+def evaluate(config: EvalConfig, progress: Progress | None = _stderr) -> RunOutcome:
+    """Run (or resume) an evaluation and return its outcome. The public entry point of the library."""
+    say = progress or (lambda _msg: None)
+    runtime = runtime_options(config)
+    spec = resolve_model_spec(config.model, config.model_args)
+    plan = build_plan(config, spec.gen_defaults)
+    run = RunDirectory(config)
+    judges = build_judges(config, runtime) if config.stage != "generate" else []
+    meta = run_metadata(config, spec, plan, judges, run)
+    meta = run.open(meta)
+    state = Journal.replay(run.path / JOURNAL)
+    journal = Journal(run.path / JOURNAL)
+    generated = judged = 0
+    stopped: str | None = None
+    try:
+        if config.stage != "judge":
+            todo = [item.request for item in plan.items if item.sample.id not in state.generations]
+            say(f"run {run.path}: {len(plan.items)} samples, {len(plan.items) - len(todo)} already generated")
+            if todo:
+                with build_adapter(config, spec, runtime) as adapter:
+                    meta["model"] = {**adapter.identity(), "preset": spec.preset}
+                    generated = generate_all(adapter, todo, journal, state, say, budget=make_budget(config))
+        for judge in judges:
+            judged += judge_all(judge, plan, state, journal, say)
+    except BudgetExceeded as exc:
+        stopped = str(exc)
+        say(f"stopped: {exc}; re-run the same command (with a higher --max-cost) to resume")
+    finally:
+        journal.close()
+    results = finalize(run.path, plan, state, meta, stopped)
+    reused = len(plan.items) - generated
+    return RunOutcome(run.path, results, generated, judged, reused, stopped)
+
+
+def finalize(run_dir: Path, plan: Plan, state: JournalState, meta: dict[str, Any], stopped: str | None) -> dict:
+    missing = [s.id for s in plan.samples if s.id not in state.generations]
+    meta = {**meta, "status": "stopped" if stopped else ("incomplete" if missing else "complete"),
+            "finished_at": _now()}
+    atomic_write_json(run_dir / RUN_JSON, meta)
+    results_meta = {k: meta[k] for k in ("run_id", "label", "model", "judges", "length_formula", "dataset", "status")}
+    return write_final(run_dir, plan.samples, state, results_meta)
+
+
+def make_budget(config: EvalConfig) -> Any:
+    if config.max_cost is None:
+        return None
+    from .pricing import Budget, load_price_table
+
+    return Budget(config.max_cost, load_price_table(config.prices))
+
+
+def generate_all(adapter: ModelAdapter, requests: Sequence[Request], journal: Journal, state: JournalState,
+                 say: Progress, budget: Any = None) -> int:
+    """Generate ``requests``, journalling each result as it arrives. Returns how many succeeded.
+
+    With a budget, requests go out in chunks and the budget is consulted before each chunk, so the run
+    stops before it exceeds the limit rather than after.
+    """
+    chunk = len(requests) if budget is None else max(1, adapter.runtime.concurrency)
+    done = failed = 0
+    started = time.perf_counter()
+    model_name = adapter.model_name
+    for offset in range(0, len(requests), chunk):
+        part = requests[offset : offset + chunk]
+        if budget is not None and budget.would_exceed(budget.estimate_next(len(part))):
+            raise BudgetExceeded(f"--max-cost {budget.max_cost:.2f} USD would be exceeded "
+                                 f"(spent {budget.spent:.4f} USD)")
+        for generation in adapter.generate(part):
+            journal.add_generation(generation)
+            _record(state, generation)
+            if budget is not None and not generation.cached:
+                budget.charge(generation.model or model_name, generation.usage)
+            if generation.ok:
+                done += 1
+            else:
+                failed += 1
+                say(f"  {generation.request_id}: generation failed: {generation.error}")
+            _report_progress(say, done + failed, len(requests), started)
+    say(f"generated {done} of {len(requests)}" + (f", {failed} failed (retried on resume)" if failed else ""))
+    return done
+
+
+def _record(state: JournalState, generation: Generation) -> None:
+    if generation.ok:
+        state.generations[generation.request_id] = generation
+        state.failed_generations.pop(generation.request_id, None)
+        state.judgements.pop(generation.request_id, None)
+    elif generation.request_id not in state.generations:
+        state.failed_generations[generation.request_id] = generation
+
+
+def _report_progress(say: Progress, finished: int, total: int, started: float) -> None:
+    step = max(1, total // 10)
+    if finished == total or finished % step == 0:
+        elapsed = time.perf_counter() - started
+        say(f"  {finished}/{total} done ({elapsed:.1f}s)")
+
+
+def judge_all(judge: Judge, plan: Plan, state: JournalState, journal: Journal, say: Progress) -> int:
+    """Judge every generated sample whose verdict in this judge's slot is missing or from another judge."""
+    identity = judge.identity()
+    items: list[JudgeInput] = []
+    for item in plan.items:
+        generation = state.generations.get(item.sample.id)
+        if generation is None:
+            continue
+        previous = state.judgements.get(item.sample.id, {}).get(judge.name)
+        if previous is not None and previous.ok and _same_judge(previous.identity, identity):
+            continue
+        items.append(JudgeInput(item.sample, strip_think(generation.text), generation))
+    if not items:
+        return 0
+    say(f"judging {len(items)} samples with {judge.name}")
+    count = 0
+    failures = 0
+    for verdict in judge.judge(items):
+        journal.add_judgement(verdict, slot=judge.name)
+        state.judgements.setdefault(verdict.sample_id, {})[judge.name] = verdict
+        count += 1
+        if not verdict.ok:
+            failures += 1
+    if failures:
+        say(f"  {failures} judge failures ({judge.name}); they are excluded from S and counted")
+    return count
+
+
+def _same_judge(stored: dict[str, Any], current: dict[str, Any]) -> bool:
+    """A stored verdict is reused when the judge that made it is the current one (snapshot aside)."""
+    def core(d: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in d.items() if k not in {"snapshot", "model_snapshot"}}
+
+    return core(stored) == core(current)
+
+
+def run_metadata(config: EvalConfig, spec: ModelSpec, plan: Plan, judges: Iterable[Judge],
+                 run: RunDirectory) -> dict[str, Any]:
+    judge_ids = {j.name: j.identity() for j in judges}
+    return {
+        "run_id": run.path.name,
+        "label": config.label or spec.preset or config.model,
+        "created_at": _now(),
+        "fingerprint": run.fingerprint,
+        "benchmark": "mmlongbench-write",
+        "config": config.to_dict(),
+        "model": {"adapter": spec.adapter, "model": spec.model_args.get("pretrained") or spec.model_args.get("model")
+                  or spec.adapter, "preset": spec.preset},
+        "generation_defaults": spec.gen_defaults.to_dict(),
+        "judges": judge_ids,
+        "length_formula": (judge_ids.get("length") or {}).get("formula"),
+        "dataset": plan.dataset,
+        "versions": package_versions(),
+        "git": git_revision(),
+    }
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
