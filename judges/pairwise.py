@@ -1,0 +1,241 @@
+"""Pairwise judging: which of two responses to the same sample is better — asked in both orders.
+
+The paper's human evaluation compares two models' responses side by side; this automates it with a judge
+model. Judges prefer a position (often the first), so every pair is judged twice: run A's response first
+(``order_ab``) and run B's first (``order_ba``). The two verdicts, each naming a *position* (``"A"`` =
+the response shown first, ``"B"`` = shown second, or ``"tie"``), are mapped back to the runs and combined:
+when both name the same run it wins; any disagreement, or a tie in either order, is a tie. A judge that
+always picks the first position therefore produces ties, not wins.
+
+Custom templates (``--judge-prompt``) use ``$INST$``, ``$RESPONSE_A$`` (shown first) and ``$RESPONSE_B$``;
+the images come first, in sample order, as for the quality judge. Verdicts are cached in
+``judgements.sqlite`` (namespace ``pairwise``) by judge identity, instruction, images and the two texts in
+their shown order, so re-running a comparison costs nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from mmlongbench_write.errors import ConfigError
+from mmlongbench_write.kvstore import KVStore, default_cache_dir, stable_hash
+from mmlongbench_write.model_adapters.base import ModelAdapter, create_model
+from mmlongbench_write.schema import GenerationConfig, ImagePart, Message, Request, Sample, TextPart, Usage
+
+from .base import JudgeOptions
+from .parsing import parse_pairwise_reply
+from .quality import (
+    DEFAULT_MAX_NEW_TOKENS,
+    DEFAULT_TEMPERATURE,
+    default_judge_spec,
+    fill_template,
+    judge_gen_config,
+    load_template,
+    max_attempts_from,
+    model_identity,
+    prompt_hash,
+)
+from .rounds import ask_in_rounds, check_cache_mode, image_problem, retry_seed
+
+Order = Literal["ab", "ba"]
+PLACEHOLDERS = ("$INST$", "$RESPONSE_A$", "$RESPONSE_B$")
+
+
+@dataclass(frozen=True)
+class PairInput:
+    """One sample and the two runs' responses to it."""
+
+    sample: Sample
+    response_a: str
+    response_b: str
+
+
+@dataclass
+class PairVerdict:
+    """Both orders' position verdicts and the combined outcome (``a``, ``b``, ``tie``; ``error`` if failed)."""
+
+    sample_id: str
+    order_ab: str | None
+    order_ba: str | None
+    outcome: str
+    error: str | None = None
+    attempts: int = 0
+    usage: Usage = field(default_factory=Usage)
+    analysis: dict[str, str | None] = field(default_factory=dict)
+    snapshot: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"sample_id": self.sample_id, "order_ab": self.order_ab, "order_ba": self.order_ba,
+                             "outcome": self.outcome, "attempts": self.attempts, "usage": self.usage.to_dict()}
+        if self.error:
+            d["error"] = self.error
+        return d
+
+
+def combine(order_ab: str, order_ba: str) -> str:
+    """Combine position verdicts into a run outcome: agreement wins, anything else is a tie."""
+    first = {"A": "a", "B": "b", "tie": "tie"}[order_ab]  # run a shown first
+    second = {"A": "b", "B": "a", "tie": "tie"}[order_ba]  # run b shown first
+    return first if first == second else "tie"
+
+
+class PairwiseJudge:
+    """Compares two responses per sample with a judge model, in both orders."""
+
+    name = "pairwise"
+
+    def __init__(self, adapter: ModelAdapter, *, prompt_file: str | None = None,
+                 config: GenerationConfig | None = None, max_attempts: int = 3, cache_mode: str = "readwrite",
+                 cache_dir: str | Path | None = None, owns_adapter: bool = False) -> None:
+        if max_attempts < 1:
+            raise ConfigError(f"judge max_attempts must be >= 1, got {max_attempts}")
+        self.adapter = adapter
+        self.template, self.prompt_name = load_template(prompt_file, PLACEHOLDERS, builtin="pairwise")
+        self.prompt_hash = prompt_hash(self.template)
+        self.config = config or GenerationConfig(temperature=DEFAULT_TEMPERATURE,
+                                                 max_new_tokens=DEFAULT_MAX_NEW_TOKENS)
+        self.max_attempts = max_attempts
+        self.cache_mode = check_cache_mode(cache_mode)
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self._store: KVStore | None = None
+        self._owns_adapter = owns_adapter
+
+    @classmethod
+    def from_options(cls, options: JudgeOptions) -> PairwiseJudge:
+        adapter = create_model(options.model or default_judge_spec(), options.runtime)
+        return cls(adapter, prompt_file=options.prompt_file, config=judge_gen_config(options),
+                   max_attempts=max_attempts_from(options), cache_mode=options.cache_mode,
+                   cache_dir=options.cache_dir, owns_adapter=True)
+
+    def identity(self) -> dict[str, Any]:
+        return {"judge": self.name, **model_identity(self.adapter), "prompt": self.prompt_name,
+                "prompt_hash": self.prompt_hash, "temperature": self.config.temperature,
+                "max_new_tokens": self.config.max_new_tokens, "seed": self.config.seed}
+
+    def request_for(self, pair: PairInput, order: Order, attempt: int = 1) -> Request:
+        first, second = (pair.response_a, pair.response_b) if order == "ab" else (pair.response_b, pair.response_a)
+        text = fill_template(self.template, {"$INST$": pair.sample.instruction, "$RESPONSE_A$": first,
+                                             "$RESPONSE_B$": second})
+        parts = tuple(ImagePart(img) for img in pair.sample.images) + (TextPart(text),)
+        config = self.config.merged(seed=retry_seed(self.config.seed, attempt))
+        return Request(id=f"{pair.sample.id}#{order}#try{attempt}", messages=(Message("user", parts),), config=config)
+
+    def _cache(self) -> KVStore | None:
+        if self.cache_mode == "off":
+            return None
+        if self._store is None:
+            self._store = KVStore((self.cache_dir or default_cache_dir()) / "judgements.sqlite", namespace="pairwise")
+        return self._store
+
+    def _key(self, pair: PairInput, order: Order) -> str:
+        first, second = (pair.response_a, pair.response_b) if order == "ab" else (pair.response_b, pair.response_a)
+        return stable_hash({"identity": self.identity(), "instruction": pair.sample.instruction, "first": first,
+                            "second": second, "images": [img.sha256 for img in pair.sample.images]})
+
+    def compare(self, pairs: Sequence[PairInput]) -> Iterator[PairVerdict]:
+        """Yield one :class:`PairVerdict` per pair as soon as both orders are judged."""
+        store = self._cache()
+        reading = store is not None and self.cache_mode in ("read", "readwrite")
+        writing = store is not None and self.cache_mode in ("write", "readwrite")
+        done: dict[int, dict[str, dict[str, Any]]] = {}
+        todo: list[tuple[int, Order]] = []
+        for i, pair in enumerate(pairs):
+            problem = image_problem(pair.sample.images)
+            if problem is not None:
+                yield PairVerdict(pair.sample.id, None, None, "error", error=problem)
+                continue
+            done[i] = {}
+            for order in ("ab", "ba"):
+                hit = store.get(self._key(pair, order)) if reading and store is not None else None
+                if hit is not None:
+                    done[i][order] = {**hit, "usage": {}, "attempts": hit.get("attempts", 1)}
+                else:
+                    todo.append((i, order))
+            if len(done[i]) == 2:
+                yield self._verdict(pairs[i], done.pop(i))
+
+        def build(handle: tuple[int, Order], attempt: int) -> Request:
+            return self.request_for(pairs[handle[0]], handle[1], attempt)
+
+        for outcome in ask_in_rounds(self.adapter, todo, build, parse_pairwise_reply, self.max_attempts):
+            i, order = outcome.handle
+            verdict, analysis = outcome.value if outcome.ok else (None, None)
+            record = {"verdict": verdict, "analysis": analysis, "error": outcome.error, "attempts": outcome.attempts,
+                      "usage": outcome.usage.to_dict(), "snapshot": outcome.snapshot}
+            if outcome.ok and writing and store is not None:
+                store.put(self._key(pairs[i], order), record)
+            done[i][order] = record
+            if len(done[i]) == 2:
+                yield self._verdict(pairs[i], done.pop(i))
+
+    def _verdict(self, pair: PairInput, records: dict[str, dict[str, Any]]) -> PairVerdict:
+        ab, ba = records["ab"], records["ba"]
+        usage = Usage(**(ab.get("usage") or {})) + Usage(**(ba.get("usage") or {}))
+        errors = [f"order {o}: {r['error']}" for o, r in (("ab", ab), ("ba", ba)) if r.get("error")]
+        outcome = "error" if errors else combine(ab["verdict"], ba["verdict"])
+        return PairVerdict(pair.sample.id, ab.get("verdict"), ba.get("verdict"), outcome,
+                           error="; ".join(errors) or None, attempts=int(ab["attempts"]) + int(ba["attempts"]),
+                           usage=usage, analysis={"ab": ab.get("analysis"), "ba": ba.get("analysis")},
+                           snapshot=ab.get("snapshot") or ba.get("snapshot"))
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        if self._owns_adapter:
+            self.adapter.close()
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """The 95% Wilson score interval of a proportion (well-behaved at 0, 1 and small n); (0, 1) for n = 0."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    lo = 0.0 if successes == 0 else max(0.0, centre - half)
+    hi = 1.0 if successes == n else min(1.0, centre + half)
+    return (lo, hi)
+
+
+def summarize(verdicts: Sequence[PairVerdict], a: dict[str, str], b: dict[str, str],
+              judge: dict[str, Any]) -> dict[str, Any]:
+    """The pairwise result file: counts, rates over the judged pairs with Wilson 95% CIs, and the items.
+
+    ``n`` counts pairs with a verdict; failed pairs are listed with ``outcome: "error"`` and counted in
+    ``failed``, never folded into ties.
+    """
+    judged = [v for v in verdicts if v.outcome != "error"]
+    n = len(judged)
+    counts = {side: sum(v.outcome == side for v in judged) for side in ("a", "b", "tie")}
+    usage = Usage()
+    for v in verdicts:
+        usage = usage + v.usage
+    snapshot = next((v.snapshot for v in verdicts if v.snapshot), None)
+
+    def rate(k: int) -> float:
+        return k / n if n else 0.0
+
+    return {
+        "type": "pairwise",
+        "a": a,
+        "b": b,
+        "judge": {**judge, "snapshot": snapshot},
+        "n": n,
+        "failed": len(verdicts) - n,
+        "a_wins": counts["a"],
+        "b_wins": counts["b"],
+        "ties": counts["tie"],
+        "a_win_rate": rate(counts["a"]),
+        "b_win_rate": rate(counts["b"]),
+        "tie_rate": rate(counts["tie"]),
+        "ci95": {f"{name}_rate": list(wilson_interval(counts[side], n))
+                 for side, name in (("a", "a_win"), ("b", "b_win"), ("tie", "tie"))},
+        "judge_usage": usage.to_dict(),
+        "items": [v.to_dict() for v in verdicts],
+    }

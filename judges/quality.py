@@ -1,0 +1,308 @@
+"""The LLM quality judge: S_q from a six-dimension rubric, scored by a judge model that sees the images.
+
+The request (one user message): every input image of the sample, in sample order, then the prompt text
+— the built-in template (``prompts/quality.txt``) or the user's ``--judge-prompt FILE`` — with two
+placeholders substituted verbatim, in one pass:
+
+* ``$INST$`` -> the instruction the model was given,
+* ``$RESPONSE$`` -> the response being judged (``<think>`` blocks already stripped).
+
+This is the convention of the authors' released template, so it can be used unchanged; a custom template
+gets the images the same way (image parts first, then its text). Generation: temperature 0.5, at most 1024
+new tokens (the paper's settings), overridable with ``extra["judge_gen_kwargs"]``.
+
+Unusable replies are retried (``extra["max_attempts"]``, default 3); a refusal or repeated failure ends
+as a judgement with ``score=None`` and ``error`` set. Successful verdicts are cached in
+``<cache_dir>/judgements.sqlite`` by (judge identity, prompt hash, instruction, response, image hashes,
+judge-sample index), so scoring the same response twice sends one request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Iterator, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from mmlongbench_write.errors import ConfigError
+from mmlongbench_write.kvstore import KVStore, default_cache_dir, stable_hash
+from mmlongbench_write.model_adapters.base import ModelAdapter, ModelSpec, create_model, resolve_model_spec
+from mmlongbench_write.registry import register_judge
+from mmlongbench_write.schema import GenerationConfig, ImagePart, JudgeInput, Judgement, Message, Request, TextPart, Usage
+from mmlongbench_write.specs import parse_kv
+
+from .base import Judge, JudgeOptions
+from .parsing import DIMENSION_KEYS, ParsedScores, parse_quality_reply, quality_score
+from .rounds import Outcome, ask_in_rounds, check_cache_mode, image_problem, retry_seed
+
+DEFAULT_JUDGE_MODEL = "gpt-4o-2024-08-06"
+DEFAULT_TEMPERATURE = 0.5
+DEFAULT_MAX_NEW_TOKENS = 1024
+DEFAULT_MAX_ATTEMPTS = 3
+_SECRET_ARG = re.compile(r"key|token|secret|password", re.IGNORECASE)
+
+
+def builtin_template(name: str = "quality") -> str:
+    """The text of a built-in prompt (``judges/prompts/<name>.txt``)."""
+    return resources.files("mmlongbench_write.judges").joinpath("prompts", f"{name}.txt").read_text("utf-8")
+
+
+def load_template(path: str | None, placeholders: Sequence[str] = ("$INST$", "$RESPONSE$"),
+                  builtin: str = "quality") -> tuple[str, str]:
+    """(template text, its name): the built-in one, or the user's file, which must hold every placeholder."""
+    if path is None:
+        return builtin_template(builtin), f"builtin:{builtin}"
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"--judge-prompt: no such file {path}")
+    text = file.read_text(encoding="utf-8")
+    missing = [p for p in placeholders if p not in text]
+    if missing:
+        raise ConfigError(f"--judge-prompt {path}: template lacks the placeholder(s) {', '.join(missing)}")
+    return text, file.name
+
+
+def prompt_hash(template: str) -> str:
+    return hashlib.sha256(template.encode("utf-8")).hexdigest()
+
+
+def fill_template(template: str, values: dict[str, str]) -> str:
+    """Substitute ``$NAME$`` placeholders verbatim in one pass (a response containing ``$INST$`` stays as is)."""
+    pattern = re.compile("|".join(re.escape(k) for k in sorted(values, key=len, reverse=True)))
+    return pattern.sub(lambda m: values[m.group(0)], template)
+
+
+def default_judge_spec() -> ModelSpec:
+    """The paper's judge: the ``gpt-4o-2024-08-06`` preset when registered, else the OpenAI adapter."""
+    from mmlongbench_write.registry import models
+
+    if DEFAULT_JUDGE_MODEL in models:
+        return resolve_model_spec(DEFAULT_JUDGE_MODEL)
+    return ModelSpec("openai", {"model": DEFAULT_JUDGE_MODEL})
+
+
+def judge_gen_config(options: JudgeOptions) -> GenerationConfig:
+    """Temperature 0.5, 1024 new tokens, the run's seed; ``extra["judge_gen_kwargs"]`` overrides."""
+    overrides = options.extra.get("judge_gen_kwargs") or {}
+    if isinstance(overrides, str):
+        overrides = parse_kv(overrides, flag="--judge-gen-kwargs")
+    return GenerationConfig(temperature=DEFAULT_TEMPERATURE, max_new_tokens=DEFAULT_MAX_NEW_TOKENS,
+                            seed=options.seed).merged(**overrides)
+
+
+def max_attempts_from(options: JudgeOptions) -> int:
+    value = options.extra.get("max_attempts", options.extra.get("judge_max_attempts", DEFAULT_MAX_ATTEMPTS))
+    try:
+        attempts = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"judge max_attempts must be an integer, got {value!r}") from None
+    if attempts < 1:
+        raise ConfigError(f"judge max_attempts must be >= 1, got {attempts}")
+    return attempts
+
+
+def model_identity(adapter: ModelAdapter) -> dict[str, Any]:
+    """The judge model's identity with anything secret-looking left out."""
+    ident = adapter.identity()
+    args = {k: v for k, v in (ident.get("args") or {}).items() if not _SECRET_ARG.search(k)}
+    return {"model": ident.get("model", adapter.model_name), "adapter": ident.get("adapter", adapter.adapter_name),
+            "model_args": args}
+
+
+def build_quality_request(template: str, instruction: str, response: str, images: Sequence[Any],
+                          config: GenerationConfig, request_id: str) -> Request:
+    """One user message: the images in sample order, then the filled template."""
+    text = fill_template(template, {"$INST$": instruction, "$RESPONSE$": response})
+    parts = tuple(ImagePart(img) for img in images) + (TextPart(text),)
+    return Request(id=request_id, messages=(Message("user", parts),), config=config)
+
+
+@register_judge("quality", "S_q: an LLM judge scores six rubric dimensions 1..5 from instruction, images, response")
+class QualityJudge(Judge):
+    """Scores response quality with a judge model; see the module docstring for the request and caching."""
+
+    name = "quality"
+
+    def __init__(self, adapter: ModelAdapter, *, prompt_file: str | None = None,
+                 config: GenerationConfig | None = None, samples: int = 1, max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+                 cache_mode: str = "readwrite", cache_dir: str | Path | None = None, owns_adapter: bool = False) -> None:
+        if samples < 1:
+            raise ConfigError(f"--judge-samples must be >= 1, got {samples}")
+        if max_attempts < 1:
+            raise ConfigError(f"judge max_attempts must be >= 1, got {max_attempts}")
+        self.adapter = adapter
+        self.template, self.prompt_name = load_template(prompt_file)
+        self.prompt_hash = prompt_hash(self.template)
+        self.config = config or GenerationConfig(temperature=DEFAULT_TEMPERATURE,
+                                                 max_new_tokens=DEFAULT_MAX_NEW_TOKENS)
+        self.samples = samples
+        self.max_attempts = max_attempts
+        self.cache_mode = check_cache_mode(cache_mode)
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self._store: KVStore | None = None
+        self._owns_adapter = owns_adapter
+
+    @classmethod
+    def from_options(cls, options: JudgeOptions) -> QualityJudge:
+        spec = options.model or default_judge_spec()
+        adapter = create_model(spec, options.runtime)
+        return cls(adapter, prompt_file=options.prompt_file, config=judge_gen_config(options), samples=options.samples,
+                   max_attempts=max_attempts_from(options), cache_mode=options.cache_mode,
+                   cache_dir=options.cache_dir, owns_adapter=True)
+
+    # -- provenance -----------------------------------------------------------------------------------
+    def identity(self) -> dict[str, Any]:
+        """Judge model, prompt hash and sampling settings: what the verdicts depend on (for run.json)."""
+        extra = {k: v for k, v in self.config.extra.items()}
+        ident: dict[str, Any] = {
+            "judge": self.name,
+            **model_identity(self.adapter),
+            "prompt": self.prompt_name,
+            "prompt_hash": self.prompt_hash,
+            "temperature": self.config.temperature,
+            "top_p": self.config.top_p,
+            "max_new_tokens": self.config.max_new_tokens,
+            "seed": self.config.seed,
+            "samples": self.samples,
+        }
+        if extra:
+            ident["gen_extra"] = extra
+        return ident
+
+    # -- cache -----------------------------------------------------------------------------------------
+    def _cache(self) -> KVStore | None:
+        if self.cache_mode == "off":
+            return None
+        if self._store is None:
+            self._store = KVStore((self.cache_dir or default_cache_dir()) / "judgements.sqlite", namespace="quality")
+        return self._store
+
+    def cache_key(self, item: JudgeInput, k: int) -> str:
+        return stable_hash({
+            "identity": self.identity(),
+            "instruction": item.sample.instruction,
+            "response": item.response,
+            "images": [img.sha256 for img in item.sample.images],
+            "k": k,
+        })
+
+    # -- judging ---------------------------------------------------------------------------------------
+    def _seed(self, k: int) -> int | None:
+        if self.samples == 1:
+            return self.config.seed
+        return (self.config.seed or 0) + k  # distinct seeds so k samples are k draws, even through a cache
+
+    def request_for(self, item: JudgeInput, k: int = 0, attempt: int = 1) -> Request:
+        """The exact request for judge sample ``k``, attempt ``attempt`` (1-based) of ``item``."""
+        config = self.config.merged(seed=retry_seed(self._seed(k), attempt))
+        rid = f"{item.sample.id}#judge{k}#try{attempt}"
+        return build_quality_request(self.template, item.sample.instruction, item.response, item.sample.images,
+                                     config, rid)
+
+    def judge(self, items: Sequence[JudgeInput]) -> Iterator[Judgement]:
+        store = self._cache()
+        results: dict[int, dict[int, dict[str, Any]]] = {i: {} for i in range(len(items))}
+        keys: dict[tuple[int, int], str] = {}
+        todo: list[tuple[int, int]] = []
+        for i, item in enumerate(items):
+            problem = image_problem(item.sample.images)
+            if problem is not None:
+                yield self._failure(item, problem, 0, Usage(), None)
+                results.pop(i)
+                continue
+            for k in range(self.samples):
+                keys[(i, k)] = key = self.cache_key(item, k)
+                hit = store.get(key) if store is not None and self.cache_mode in ("read", "readwrite") else None
+                if hit is not None:
+                    results[i][k] = {**hit, "cached": True, "usage": {}}
+                else:
+                    todo.append((i, k))
+            if len(results[i]) == self.samples:
+                yield self._compose(item, results.pop(i))
+
+        def build(handle: tuple[int, int], attempt: int) -> Request:
+            return self.request_for(items[handle[0]], handle[1], attempt)
+
+        outcome: Outcome[tuple[int, int]]
+        for outcome in ask_in_rounds(self.adapter, todo, build, parse_quality_reply, self.max_attempts):
+            i, k = outcome.handle
+            record = self._record(outcome)
+            if outcome.ok and store is not None and self.cache_mode in ("write", "readwrite"):
+                store.put(keys[(i, k)], {key: v for key, v in record.items() if key != "cached"})
+            results[i][k] = record
+            if len(results[i]) == self.samples:
+                yield self._compose(items[i], results.pop(i))
+
+    @staticmethod
+    def _record(outcome: Outcome[tuple[int, int]]) -> dict[str, Any]:
+        parsed: ParsedScores | None = outcome.value
+        return {
+            "scores": parsed.scores if parsed else None,
+            "analysis": parsed.analysis if parsed else None,
+            "error": outcome.error,
+            "attempts": outcome.attempts,
+            "usage": outcome.usage.to_dict(),
+            "snapshot": outcome.snapshot,
+            "cached": False,
+        }
+
+    def _failure(self, item: JudgeInput, error: str, attempts: int, usage: Usage, snapshot: str | None,
+                 details: dict[str, Any] | None = None) -> Judgement:
+        return Judgement(sample_id=item.sample.id, judge=self.name, score=None, error=error, attempts=attempts,
+                         identity={**self.identity(), "snapshot": snapshot}, usage=usage, details=details or {})
+
+    def _compose(self, item: JudgeInput, records: dict[int, dict[str, Any]]) -> Judgement:
+        ordered = [records[k] for k in sorted(records)]
+        usage = Usage()
+        for rec in ordered:
+            usage = usage + Usage(**(rec.get("usage") or {}))
+        attempts = sum(int(rec["attempts"]) for rec in ordered)
+        snapshot = next((rec["snapshot"] for rec in ordered if rec.get("snapshot")), None)
+        cached = all(rec.get("cached") for rec in ordered)
+        ok = [rec for rec in ordered if rec["scores"] is not None]
+        errors = [rec["error"] for rec in ordered if rec["scores"] is None]
+        if not ok:
+            error = errors[0] if len(errors) == 1 else f"all {len(errors)} judge samples failed; first: {errors[0]}"
+            return self._failure(item, error, attempts, usage, snapshot)
+        identity = {**self.identity(), "snapshot": snapshot}
+        details: dict[str, Any] = {"cached": cached}
+        if self.samples == 1:
+            scores: dict[str, Any] = dict(ok[0]["scores"])
+        else:
+            scores, spread = _mean_and_spread([rec["scores"] for rec in ok])
+            per_sample = [quality_score(rec["scores"]) for rec in ok]
+            details["judge_samples"] = {
+                "k": self.samples, "ok": len(ok), "errors": errors, "spread": spread,
+                "sample_scores": [rec["scores"] for rec in ok], "sample_quality_scores": per_sample,
+                "quality_score_std": _std(per_sample),
+            }
+        return Judgement(sample_id=item.sample.id, judge=self.name, score=quality_score(scores), error=None,
+                         dimension_scores=scores, analysis=ok[0]["analysis"], attempts=attempts, identity=identity,
+                         usage=usage, details=details)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        if self._owns_adapter:
+            self.adapter.close()
+
+
+def _std(values: Sequence[float]) -> float:
+    """Population standard deviation (0 for one value)."""
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+
+
+def _mean_and_spread(samples: Sequence[dict[str, int]]) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """Per-dimension mean over judge samples, and each dimension's std/min/max."""
+    means: dict[str, float] = {}
+    spread: dict[str, dict[str, float]] = {}
+    for key in DIMENSION_KEYS:
+        values = [float(s[key]) for s in samples]
+        means[key] = sum(values) / len(values)
+        spread[key] = {"mean": means[key], "std": _std(values), "min": min(values), "max": max(values)}
+    return means, spread
