@@ -28,9 +28,7 @@ TINY_MODEL_NAME = "tiny-random-qwen2.5-vl"
 TINY_MODEL_ALIAS = f"mmlw:{TINY_MODEL_NAME}"
 
 # Qwen2 pre-tokenizer regex (as in transformers' Qwen2 tokenizer).
-_PRETOKENIZE_REGEX = (
-    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
-)
+_PRETOKENIZE_REGEX = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""  # noqa: E501
 
 # Same special tokens, same order, as the real Qwen2.5-VL tokenizer (ids follow the BPE vocab).
 SPECIAL_TOKENS = [
