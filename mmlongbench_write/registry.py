@@ -22,8 +22,16 @@ T = TypeVar("T")
 #: Modules whose import registers the built-in plugins. Each imports only light modules at top level.
 BUILTIN_MODULES: dict[str, tuple[str, ...]] = {
     "tasks": ("mmlongbench_write.tasks.mmlongbench", "mmlongbench_write.tasks.ruler", "mmlongbench_write.tasks.custom"),
-    "models": ("mmlongbench_write.model_adapters.scripted",),
-    "judges": ("mmlongbench_write.judges.length",),
+    "models": (
+        "mmlongbench_write.model_adapters.scripted",
+        "mmlongbench_write.model_adapters.predictions",
+        "mmlongbench_write.model_adapters.openai",
+        "mmlongbench_write.model_adapters.anthropic",
+        "mmlongbench_write.model_adapters.hf",
+        "mmlongbench_write.model_adapters.vllm",
+        "mmlongbench_write.model_adapters.presets",
+    ),
+    "judges": ("mmlongbench_write.judges.length", "mmlongbench_write.judges.quality"),
 }
 
 
