@@ -131,7 +131,12 @@ def read_local(source: str, split: str = "train") -> RawData:
     rows: list[dict[str, Any]] = []
     for file in files:
         rows.extend(read_file(file))
-    return RawData(rows=rows, name=path.resolve().name, base_dir=files[0].resolve().parent, root=root, files=files)
+    generic = {"data", "train", "test", "validation", split}
+    if path.is_dir() or path.stem in generic:
+        name = root.name  # "mybench/" and "mybench/data.jsonl" are both called "mybench"
+    else:
+        name = path.stem
+    return RawData(rows=rows, name=name, base_dir=files[0].resolve().parent, root=root, files=files)
 
 
 def read_hub(dataset_id: str, split: str = "train") -> RawData:
@@ -140,22 +145,23 @@ def read_hub(dataset_id: str, split: str = "train") -> RawData:
     Image columns are read undecoded (``{"bytes", "path"}``) so bytes are hashed as stored.
     """
     hint = (f"cannot load Hugging Face dataset {dataset_id!r}"
-            " — {reason}; download it (e.g. `huggingface-cli download --repo-type dataset " + dataset_id
-            + " --local-dir DIR`) and pass --data DIR, or use --data mini")
-    try:
-        import datasets
-    except ImportError:
-        raise DataError(hint.format(reason="the `datasets` package is not installed")) from None
+            " ({reason}); download it (e.g. `huggingface-cli download --repo-type dataset " + dataset_id
+            + " --local-dir DIR`) and pass --data PATH (that directory or a .parquet/.jsonl/.json file), "
+            "or use --data mini")
     try:
         import huggingface_hub.constants as hub_constants
 
         offline = bool(hub_constants.HF_HUB_OFFLINE)
-    except Exception:  # noqa: BLE001 - an old hub without the constant: just try
+    except Exception:  # noqa: BLE001 - no hub library or an old one without the constant: just try
         offline = False
     if not offline and not _hub_reachable():
         offline = True
     if offline and not _in_local_cache(dataset_id):
-        raise DataError(hint.format(reason="offline (no network or HF_HUB_OFFLINE) and not in the local cache"))
+        raise DataError(hint.format(reason="offline: no network or HF_HUB_OFFLINE set, and not in the local cache"))
+    try:
+        import datasets
+    except ImportError:
+        raise DataError(hint.format(reason="the `datasets` package is not installed")) from None
     try:
         ds = datasets.load_dataset(dataset_id, split=split)
         for column, feature in ds.features.items():
