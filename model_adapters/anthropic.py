@@ -17,7 +17,7 @@ import io
 from typing import Any
 
 from mmlongbench_write.registry import register_model
-from mmlongbench_write.schema import FinishReason, Generation, ImageRef, ImagePart, Message, Request, Usage
+from mmlongbench_write.schema import FinishReason, Generation, ImagePart, ImageRef, Message, Request, Usage
 
 from .api_base import APIAdapter, MalformedResponse, b64
 
@@ -76,14 +76,11 @@ class AnthropicAdapter(APIAdapter):
         }
         if system:
             params["system"] = system
-        if cfg.temperature is not None:
-            params["temperature"] = cfg.temperature
-        if cfg.top_p is not None:
-            params["top_p"] = cfg.top_p
-        if cfg.top_k is not None:
-            params["top_k"] = cfg.top_k
-        if cfg.extra:
-            params["extra_body"] = dict(cfg.extra)
+        # sampling keys travel in the body: newer SDKs dropped them from the typed signature, the API keeps them
+        sampling = {"temperature": cfg.temperature, "top_p": cfg.top_p, "top_k": cfg.top_k}
+        body = {k: v for k, v in sampling.items() if v is not None} | dict(cfg.extra)
+        if body:
+            params["extra_body"] = body
         return params
 
     def _make_client(self, api_key: str) -> Any:

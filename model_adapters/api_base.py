@@ -231,7 +231,11 @@ class APIAdapter(ModelAdapter):
         box["task"] = asyncio.current_task()
         client = self._make_client(api_key)
         rt = self.runtime
-        rpm = TokenBucket(rt.requests_per_minute, max(1.0, rt.requests_per_minute / 60)) if rt.requests_per_minute else None
+        rpm = (
+            TokenBucket(rt.requests_per_minute, max(1.0, rt.requests_per_minute / 60))
+            if rt.requests_per_minute
+            else None
+        )
         tpm = TokenBucket(rt.tokens_per_minute) if rt.tokens_per_minute else None
         pending: asyncio.Queue[Request] = asyncio.Queue()
         for request in requests:
@@ -312,10 +316,14 @@ class APIAdapter(ModelAdapter):
                     403: f"the key in {self.key_env} has no access to this model",
                     404: f"check the model name {self.model_name!r} and base_url",
                 }[status]
-                return "fatal", (
-                    f"{self.adapter_name}: the server{where} answered {status} ({_FATAL_STATUS[status]}): "
-                    f"{hint}; stopping the run. Server said: {message}"
-                ), None
+                return (
+                    "fatal",
+                    (
+                        f"{self.adapter_name}: the server{where} answered {status} ({_FATAL_STATUS[status]}): "
+                        f"{hint}; stopping the run. Server said: {message}"
+                    ),
+                    None,
+                )
             if status in _RETRY_STATUS or status >= 500:
                 return "retry", f"HTTP {status}: {message}", parse_retry_after(headers)
             return "fail", f"HTTP {status} (request rejected, not retried): {message}", None

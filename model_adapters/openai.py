@@ -62,7 +62,9 @@ class OpenAIAdapter(APIAdapter):
         forced = self.model_args.get("max_tokens_param")
         if forced:
             if forced not in {"max_tokens", "max_completion_tokens"}:
-                raise AdapterError(f"openai: max_tokens_param must be max_tokens or max_completion_tokens, not {forced!r}")
+                raise AdapterError(
+                    f"openai: max_tokens_param must be max_tokens or max_completion_tokens, not {forced!r}"
+                )
             return str(forced)
         return "max_completion_tokens" if _NEW_TOKEN_PARAM.match(self.model_name) else "max_tokens"
 
@@ -117,8 +119,6 @@ class OpenAIAdapter(APIAdapter):
             request_id=request.id,
             text=text,
             finish_reason=finish_reason(choices[0].finish_reason),
-            usage=Usage(
-                int(getattr(usage, "prompt_tokens", 0) or 0), int(getattr(usage, "completion_tokens", 0) or 0)
-            ),
+            usage=Usage(int(getattr(usage, "prompt_tokens", 0) or 0), int(getattr(usage, "completion_tokens", 0) or 0)),
             model=getattr(response, "model", None) or self.model_name,
         )

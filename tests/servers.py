@@ -217,7 +217,9 @@ class _Handler(BaseHTTPRequestHandler):
             with owner._lock:
                 owner.in_flight -= 1
 
-    def _respond(self, owner: FakeAPIServer, body: dict[str, Any], headers: dict[str, str], fault: Fault | None) -> None:
+    def _respond(
+        self, owner: FakeAPIServer, body: dict[str, Any], headers: dict[str, str], fault: Fault | None
+    ) -> None:
         anthropic = self.path.rstrip("/").endswith("/messages")
         if not anthropic and not self.path.rstrip("/").endswith("/chat/completions"):
             self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
@@ -276,9 +278,9 @@ def _reply(owner: FakeAPIServer, body: dict[str, Any], anthropic: bool) -> dict[
     prompt = record.prompt_text
     n = reply_words(prompt, owner.words)
     limit = body.get("max_tokens") or body.get("max_completion_tokens")
-    truncated = isinstance(limit, int) and limit < n
-    if truncated:
-        n = int(limit)
+    truncated = False
+    if isinstance(limit, int) and limit < n:
+        truncated, n = True, limit
     text = filler(n)
     model = owner.model or f"{body.get('model', 'fake')}-snapshot"
     prompt_tokens = max(1, len(prompt) // 4)
