@@ -1,0 +1,232 @@
+"""What SFT and DPO share: model + processor loading, freezing, data filtering, LoRA, saving.
+
+The checkpoint is saved in the hub layout (weights + processor files of the real Qwen2.5-VL repos), so
+``mmlw eval --model hf --model-args pretrained=DIR`` loads it without conversion. torch, transformers,
+datasets and peft are imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from mmlongbench_write.errors import ConfigError, DataError
+
+from .formats import LoadReport, load_training_rows
+from .presets import TrainSettings, resolve_model_path
+
+#: dotted-name components of the vision tower and the vision->language projector ("merger" in Qwen2.5-VL)
+VISION_COMPONENTS = frozenset({"visual", "vision_tower", "vision_model", "multi_modal_projector", "mm_projector",
+                               "merger", "vision_embed_tokens"})
+#: LoRA targets: the language model's linear layers, never the (frozen) vision tower
+LORA_TARGETS = (r"^(?!.*(?:visual|vision_tower|vision_model)).*\.(?:q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj"
+                r"|down_proj)$")
+
+
+def is_vision_param(name: str) -> bool:
+    return any(part in VISION_COMPONENTS for part in name.split("."))
+
+
+def freeze_vision(model: Any) -> int:
+    """Freeze the vision tower and projector; return how many parameter tensors were frozen."""
+    frozen = 0
+    for name, param in model.named_parameters():
+        if is_vision_param(name):
+            param.requires_grad_(False)
+            frozen += 1
+    return frozen
+
+
+def load_processor_for(path: str, image_pixels: int | None) -> Any:
+    from mmlongbench_write.model_adapters.tiny import load_processor
+
+    processor = load_processor(path)
+    if image_pixels:
+        ip = processor.image_processor
+        for attr in ("max_pixels",):
+            if hasattr(ip, attr):
+                setattr(ip, attr, image_pixels)
+        size = getattr(ip, "size", None)
+        if isinstance(size, dict) and "longest_edge" in size:
+            ip.size = {**size, "longest_edge": image_pixels}
+    return processor
+
+
+def _render(processor: Any, messages: list[dict[str, Any]]) -> str:
+    return str(processor.apply_chat_template(messages, tokenize=False))
+
+
+def count_tokens(processor: Any, row: dict[str, Any], kind: str) -> int:
+    """Tokens of the longest sequence this row trains on (prompt + the longer answer), image tokens included."""
+    from PIL import Image
+
+    images = []
+    for path in row["images"]:
+        with Image.open(path) as img:
+            images.append(img.convert("RGB"))
+    answers = [row["completion"]] if kind == "sft" else [row["chosen"], row["rejected"]]
+    longest = 0
+    for answer in answers:
+        text = _render(processor, row["prompt"] + answer)
+        enc = processor(text=[text], images=images or None, return_tensors="np")
+        longest = max(longest, int(enc["input_ids"].shape[1]))
+    return longest
+
+
+def filter_by_length(rows: list[dict[str, Any]], processor: Any, max_length: int, kind: str,
+                     report: LoadReport) -> list[dict[str, Any]]:
+    """Drop (and count) rows longer than ``max_length`` tokens: rows are never truncated through images."""
+    kept = []
+    for row in rows:
+        if count_tokens(processor, row, kind) > max_length:
+            report.reject(f"longer than max_length={max_length} tokens")
+            report.kept -= 1
+        else:
+            kept.append(row)
+    return kept
+
+
+def build_dataset(settings: TrainSettings, processor: Any) -> tuple[Any, LoadReport]:
+    """The training rows as a ``datasets.Dataset`` whose ``images`` decode lazily from their paths."""
+    from datasets import Dataset, Image, List
+
+    rows, report = load_training_rows(settings.data, settings.kind, image_root=settings.image_root,
+                                      max_images=settings.max_images)
+    rows = filter_by_length(rows, processor, settings.max_length, settings.kind, report)
+    if not rows:
+        raise DataError(f"no usable training rows in {', '.join(settings.data)}: {report.summary()}")
+    dataset = Dataset.from_list(rows).cast_column("images", List(Image()))
+    return dataset, report
+
+
+def load_model(settings: TrainSettings, path: str) -> Any:
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    dtype = torch.bfloat16 if use_bf16(settings) else torch.float32
+    try:
+        model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype)
+    except OSError as exc:
+        raise ConfigError(f"cannot load model {settings.model!r}: {exc}") from None
+    if settings.freeze_vision:
+        freeze_vision(model)
+    return model
+
+
+def use_bf16(settings: TrainSettings) -> bool:
+    if settings.bf16 is not None:
+        return bool(settings.bf16)
+    import torch
+
+    return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+
+
+def use_cpu(settings: TrainSettings) -> bool:
+    if settings.use_cpu is not None:
+        return bool(settings.use_cpu)
+    import torch
+
+    return not torch.cuda.is_available()
+
+
+def peft_config(settings: TrainSettings) -> Any:
+    if not settings.lora:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
+                      target_modules=LORA_TARGETS, task_type="CAUSAL_LM")
+
+
+def common_args(settings: TrainSettings) -> dict[str, Any]:
+    """Keyword arguments shared by ``SFTConfig`` and ``DPOConfig``."""
+    args: dict[str, Any] = {
+        "output_dir": settings.output,
+        "learning_rate": settings.learning_rate,
+        "num_train_epochs": settings.epochs,
+        "max_steps": settings.max_steps,
+        "per_device_train_batch_size": settings.batch_size,
+        "gradient_accumulation_steps": settings.grad_accum,
+        "lr_scheduler_type": settings.lr_scheduler,
+        "warmup_ratio": settings.warmup_ratio,
+        "bf16": use_bf16(settings),
+        "use_cpu": use_cpu(settings),
+        "seed": settings.seed,
+        "logging_steps": settings.logging_steps,
+        "save_strategy": "steps" if settings.save_steps else "no",
+        "report_to": [],
+        "gradient_checkpointing": settings.gradient_checkpointing,
+        "max_length": None,  # rows were length-filtered: TRL must never truncate through image tokens
+        "remove_unused_columns": False,
+        "dataloader_num_workers": 0,
+    }
+    if settings.save_steps:
+        args["save_steps"] = settings.save_steps
+    args.update(settings.extra)
+    return args
+
+
+def save_checkpoint(trainer: Any, processor: Any, settings: TrainSettings, source_path: str,
+                    report: LoadReport) -> None:
+    """Save model + processor into ``settings.output`` in the hub layout (LoRA: merged, adapter kept aside)."""
+    out = Path(settings.output)
+    if settings.lora:
+        trainer.save_model(str(out / "lora-adapter"))
+        if trainer.is_world_process_zero():
+            merged = trainer.model.merge_and_unload()
+            merged.save_pretrained(str(out))
+    else:
+        trainer.save_model(str(out))
+    if not trainer.is_world_process_zero():
+        return
+    processor.save_pretrained(str(out))
+    _hub_processor_layout(out, Path(source_path))
+    (out / "data_report.json").write_text(json.dumps(
+        {"read": report.read, "kept": report.kept, "rejected": dict(report.rejected)}, indent=2) + "\n")
+
+
+def _hub_processor_layout(out: Path, source: Path) -> None:
+    """Keep the processor files of the source checkpoint when it is a local dir (they load as they did);
+    otherwise rewrite transformers 5's nested ``processor_config.json`` into the hub layout."""
+    if source.is_dir() and (source / "preprocessor_config.json").is_file():
+        (out / "processor_config.json").unlink(missing_ok=True)
+        (out / "chat_template.jinja").unlink(missing_ok=True)
+        for name in ("preprocessor_config.json", "chat_template.json", "chat_template.jinja", "tokenizer.json",
+                     "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
+                     "added_tokens.json", "video_preprocessor_config.json"):
+            if (source / name).is_file():
+                shutil.copyfile(source / name, out / name)
+        return
+    if (out / "processor_config.json").is_file():
+        from mmlongbench_write.model_adapters.tiny import _to_legacy_layout
+
+        _to_legacy_layout(out)
+
+
+def run_training(settings: TrainSettings) -> dict[str, Any]:
+    """Train (SFT or DPO) as ``settings`` say; return a summary (rows used, metrics path, output dir)."""
+    from .metrics import metrics_callback
+
+    out = Path(settings.output)
+    out.mkdir(parents=True, exist_ok=True)
+    path = resolve_model_path(settings.model)
+    processor = load_processor_for(path, settings.image_pixels)
+    dataset, report = build_dataset(settings, processor)
+    model = load_model(settings, path)
+    callbacks = [metrics_callback(out / "metrics.jsonl")]
+    if settings.kind == "sft":
+        from .sft import build_sft_trainer
+
+        trainer = build_sft_trainer(settings, model, processor, dataset, callbacks)
+    elif settings.kind == "dpo":
+        from .dpo import build_dpo_trainer
+
+        trainer = build_dpo_trainer(settings, model, processor, dataset, callbacks)
+    else:
+        raise ConfigError(f"unknown training kind {settings.kind!r}")
+    trainer.train()
+    save_checkpoint(trainer, processor, settings, path, report)
+    return {"output": str(out), "rows": report.kept, "data": report.summary(),
+            "metrics": str(out / "metrics.jsonl")}
