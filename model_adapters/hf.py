@@ -275,7 +275,8 @@ def _set_pixel_limits(processor: Any, min_pixels: Any, max_pixels: Any) -> None:
         ("max_pixels", max_pixels, "longest_edge"),
     ):
         if value is not None:
-            setattr(image_processor, key, int(value))
+            if hasattr(image_processor, key):  # transformers 4.x reads the attributes; 5.x only `size`
+                setattr(image_processor, key, int(value))
             size[size_key] = int(value)
     try:
         image_processor.size = (
