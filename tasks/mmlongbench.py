@@ -75,5 +75,10 @@ class MovieReview(MMLongBenchTask):
 
 #: The six task classes in the paper's order.
 MMLONGBENCH_TASKS: tuple[type[MMLongBenchTask], ...] = (
-    PptScript, MedicalReport, TravelGuide, StoryGeneration, SceneryCopywriting, MovieReview,
+    PptScript,
+    MedicalReport,
+    TravelGuide,
+    StoryGeneration,
+    SceneryCopywriting,
+    MovieReview,
 )

@@ -40,10 +40,20 @@ def image_dir(tmp_path: Path) -> Path:
 
 def rows_with_paths() -> list[dict[str, Any]]:
     return [
-        {"id": "s1", "question": "Write a 1,500-word lecture script for these slides.", "images": ["images/a.png"],
-         "L": 1500, "task": "ppt_script", "language": "en"},
-        {"id": "s2", "question": "请根据这些风景照写一篇800字的小红书文案。", "images": ["images/a.png", "images/b.png"],
-         "L": 800},
+        {
+            "id": "s1",
+            "question": "Write a 1,500-word lecture script for these slides.",
+            "images": ["images/a.png"],
+            "L": 1500,
+            "task": "ppt_script",
+            "language": "en",
+        },
+        {
+            "id": "s2",
+            "question": "请根据这些风景照写一篇800字的小红书文案。",
+            "images": ["images/a.png", "images/b.png"],
+            "L": 800,
+        },
     ]
 
 
@@ -105,8 +115,11 @@ def test_parquet_with_embedded_bytes_as_datasets_writes_them(tmp_path: Path) -> 
     import pandas as pd
 
     rows = [
-        {"question": "Write a 2200-word film review of these stills.",
-         "images": [{"bytes": png((1, 2, 3)), "path": "x.png"}, {"bytes": png((4, 5, 6)), "path": None}], "L": 2200},
+        {
+            "question": "Write a 2200-word film review of these stills.",
+            "images": [{"bytes": png((1, 2, 3)), "path": "x.png"}, {"bytes": png((4, 5, 6)), "path": None}],
+            "L": 2200,
+        },
         {"question": "根据漫画写一个1600字的故事。", "images": [{"bytes": png((7, 8, 9)), "path": None}], "L": 1600},
     ]
     pd.DataFrame(rows).to_parquet(tmp_path / "train.parquet")
@@ -146,10 +159,13 @@ def test_base64_and_data_uri_images_in_jsonl(tmp_path: Path) -> None:
     b64 = base64.b64encode(raw).decode()
     assert len(b64) > 512
     small = base64.b64encode(png()).decode()
-    path = write_jsonl(tmp_path / "d.jsonl", [
-        {"id": "b", "question": "Write 1200 words about the x-ray.", "images": [b64]},
-        {"id": "u", "question": "Write 1200 words about the x-ray.", "images": ["data:image/png;base64," + small]},
-    ])
+    path = write_jsonl(
+        tmp_path / "d.jsonl",
+        [
+            {"id": "b", "question": "Write 1200 words about the x-ray.", "images": [b64]},
+            {"id": "u", "question": "Write 1200 words about the x-ray.", "images": ["data:image/png;base64," + small]},
+        ],
+    )
     data = load_samples(str(path))
     assert data.samples[0].images[0].read_bytes() == raw
     assert data.samples[1].images[0].read_bytes() == png()
@@ -163,13 +179,15 @@ def test_bad_base64_is_a_data_error(tmp_path: Path) -> None:
 
 
 def test_column_mapping(tmp_path: Path) -> None:
-    path = write_jsonl(tmp_path / "d.jsonl", [{"key": "k1", "text": "Describe the pictures.", "words": "2,000",
-                                               "kind": "Movie Review", "pics": []}])
-    data = load_samples(str(path), columns={"id": "key", "question": "text", "L": "words", "task": "kind",
-                                            "images": "pics"})
+    path = write_jsonl(
+        tmp_path / "d.jsonl",
+        [{"key": "k1", "text": "Describe the pictures.", "words": "2,000", "kind": "Movie Review", "pics": []}],
+    )
+    data = load_samples(
+        str(path), columns={"id": "key", "question": "text", "L": "words", "task": "kind", "images": "pics"}
+    )
     sample = data.samples[0]
-    assert (sample.id, sample.required_length, sample.task, sample.category) == ("k1", 2000, "movie_review",
-                                                                                 "creative")
+    assert (sample.id, sample.required_length, sample.task, sample.category) == ("k1", 2000, "movie_review", "creative")
     assert data.columns["question"] == "text"
 
 
@@ -184,10 +202,13 @@ def test_mapping_unknown_field_or_column(tmp_path: Path) -> None:
 
 
 def test_custom_jsonl_other_columns_no_images(tmp_path: Path) -> None:
-    path = write_jsonl(tmp_path / "custom.jsonl", [
-        {"prompt": "Write an essay about gardening, about 900 words.", "length": 900, "note": "x"},
-        {"prompt": "写一篇关于秋天的散文。", "length": 1200},
-    ])
+    path = write_jsonl(
+        tmp_path / "custom.jsonl",
+        [
+            {"prompt": "Write an essay about gardening, about 900 words.", "length": 900, "note": "x"},
+            {"prompt": "写一篇关于秋天的散文。", "length": 1200},
+        ],
+    )
     data = load_samples(str(path), columns={"question": "prompt", "L": "length"})
     assert [s.images for s in data.samples] == [(), ()]
     assert [s.language for s in data.samples] == ["en", "zh"]
@@ -198,12 +219,15 @@ def test_custom_jsonl_other_columns_no_images(tmp_path: Path) -> None:
 
 
 def test_length_forms(tmp_path: Path) -> None:
-    path = write_jsonl(tmp_path / "d.jsonl", [
-        {"id": "a", "question": "q", "L": 1500.0},
-        {"id": "b", "question": "q", "L": "1800 words"},
-        {"id": "c", "question": "Write a 2200-word story."},
-        {"id": "d", "question": "写一篇1600字的游记。", "L": None},
-    ])
+    path = write_jsonl(
+        tmp_path / "d.jsonl",
+        [
+            {"id": "a", "question": "q", "L": 1500.0},
+            {"id": "b", "question": "q", "L": "1800 words"},
+            {"id": "c", "question": "Write a 2200-word story."},
+            {"id": "d", "question": "写一篇1600字的游记。", "L": None},
+        ],
+    )
     data = load_samples(str(path))
     assert [s.required_length for s in data.samples] == [1500, 1800, 2200, 1600]
     assert data.length_parsed == 2
@@ -266,7 +290,9 @@ def test_absolute_path_inside_is_fine(image_dir: Path) -> None:
 
 
 def test_duplicate_id(tmp_path: Path) -> None:
-    path = write_jsonl(tmp_path / "d.jsonl", [{"id": "d", "question": "q", "L": 5}, {"id": "d", "question": "q", "L": 6}])
+    path = write_jsonl(
+        tmp_path / "d.jsonl", [{"id": "d", "question": "q", "L": 5}, {"id": "d", "question": "q", "L": 6}]
+    )
     with pytest.raises(DataError) as exc:
         load_samples(str(path))
     one_line_error(exc, "sample 'd'", "field 'id'", "duplicate")
@@ -337,12 +363,14 @@ def test_mini_export_round_trips_through_directory_loading(tmp_path: Path) -> No
     mini = load_samples("mini")
     exported = load_samples(str(tmp_path / "mini"))
     assert exported.fingerprint == mini.fingerprint
+
     def key(s: Any) -> tuple[Any, ...]:
         return (s.id, s.instruction, s.required_length, s.task, s.language)
 
     assert [key(s) for s in exported.samples] == [key(s) for s in mini.samples]
-    assert [[i.sha256 for i in s.images] for s in exported.samples] == [[i.sha256 for i in s.images]
-                                                                        for s in mini.samples]
+    assert [[i.sha256 for i in s.images] for s in exported.samples] == [
+        [i.sha256 for i in s.images] for s in mini.samples
+    ]
 
 
 def _hub_error(monkeypatch: pytest.MonkeyPatch) -> tuple[str, float]:

@@ -88,8 +88,16 @@ def test_parse_length(instruction: str, length: int | None) -> None:
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("两千", 2000), ("两千五百", 2500), ("三千", 3000), ("一千二百", 1200), ("八百", 800), ("一万", 10000),
-     ("十", 10), ("二二", None)],
+    [
+        ("两千", 2000),
+        ("两千五百", 2500),
+        ("三千", 3000),
+        ("一千二百", 1200),
+        ("八百", 800),
+        ("一万", 10000),
+        ("十", 10),
+        ("二二", None),
+    ],
 )
 def test_chinese_number(text: str, value: int | None) -> None:
     assert chinese_number(text) == value
@@ -97,9 +105,16 @@ def test_chinese_number(text: str, value: int | None) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "task"),
-    [("ppt_script", "ppt_script"), ("Movie Review", "movie_review"), ("travel-guide", "travel_guide"),
-     ("PPT", "ppt_script"), ("story", "story_generation"), ("copywriting", "scenery_copywriting"),
-     ("ruler", "ruler"), ("My Own Task", "my_own_task")],
+    [
+        ("ppt_script", "ppt_script"),
+        ("Movie Review", "movie_review"),
+        ("travel-guide", "travel_guide"),
+        ("PPT", "ppt_script"),
+        ("story", "story_generation"),
+        ("copywriting", "scenery_copywriting"),
+        ("ruler", "ruler"),
+        ("My Own Task", "my_own_task"),
+    ],
 )
 def test_normalize_task(raw: str, task: str) -> None:
     assert normalize_task(raw) == task
@@ -107,7 +122,12 @@ def test_normalize_task(raw: str, task: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "language"),
-    [("Write a story.", "en"), ("写一个故事。", "zh"), ("请根据这些PPT写一篇讲稿", "zh"), ("Use the 风景 photos", "en")],
+    [
+        ("Write a story.", "en"),
+        ("写一个故事。", "zh"),
+        ("请根据这些PPT写一篇讲稿", "zh"),
+        ("Use the 风景 photos", "en"),
+    ],
 )
 def test_detect_language(text: str, language: str) -> None:
     assert detect_language(text) == language

@@ -16,8 +16,9 @@ def test_mini_schema_and_coverage() -> None:
     samples = data.samples
     assert len(samples) == 12 and data.name == "mini" and data.skipped == [] and data.unclassified == 0
     assert len({s.id for s in samples}) == 12
-    assert Counter((s.task, s.language) for s in samples) == {(t, lang): 1 for t in TASK_CATEGORIES
-                                                              for lang in ("en", "zh")}
+    assert Counter((s.task, s.language) for s in samples) == {
+        (t, lang): 1 for t in TASK_CATEGORIES for lang in ("en", "zh")
+    }
     bins = Counter(s.length_bin for s in samples)
     assert set(bins) == set(LENGTH_BIN_NAMES) and min(bins.values()) >= 2
     for s in samples:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from mmlongbench_write.tasks.custom import CustomTask
+from mmlongbench_write.tasks.ruler import RULER_LENGTHS, RulerTask, ruler_prompt
+from mmlongbench_write.tasks.selection import resolve_tasks, select_all
 
 from mmlongbench_write import registry
 from mmlongbench_write.data import load_samples
 from mmlongbench_write.errors import ConfigError, PluginNotFound
 from mmlongbench_write.schema import TASK_CATEGORIES, GenerationConfig, ImagePart, ImageRef, Sample, TextPart
-from mmlongbench_write.tasks.custom import CustomTask
-from mmlongbench_write.tasks.ruler import RULER_LENGTHS, RulerTask, ruler_prompt
-from mmlongbench_write.tasks.selection import resolve_tasks, select_all
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +121,9 @@ def test_request_layout_images_first_then_instruction(mini_samples: list[Sample]
 def test_request_without_images() -> None:
     sample = Sample(id="t", instruction="Write 100 words.", images=(), required_length=100)
     request = CustomTask().build_request(sample, GenerationConfig())
-    assert request.to_dict()["messages"] == [{"role": "user", "content": [{"type": "text", "text": "Write 100 words."}]}]
+    assert request.to_dict()["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "Write 100 words."}]}
+    ]
 
 
 def test_request_snapshot_hashes_not_bytes() -> None:
@@ -130,10 +132,15 @@ def test_request_snapshot_hashes_not_bytes() -> None:
     (task,) = resolve_tasks("ppt_script")
     assert task.build_request(sample, GenerationConfig(seed=1)).to_dict() == {
         "id": "s",
-        "messages": [{"role": "user", "content": [
-            {"type": "image", "sha256": image.sha256, "source": "a.png", "media_type": "image/png"},
-            {"type": "text", "text": "Describe."},
-        ]}],
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image", "sha256": image.sha256, "source": "a.png", "media_type": "image/png"},
+                    {"type": "text", "text": "Describe."},
+                ],
+            }
+        ],
         "config": {"seed": 1},
     }
 

@@ -33,17 +33,36 @@ TASK_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (task, re.compile(pattern, flags))
     for task, pattern, flags in (
         # Tier 1: the genre asked for.
-        ("ppt_script", _en(r"lecture scripts?", r"speech scripts?", r"presentation scripts?", r"speaker notes",
-                           r"lecture", r"talk track"), _I),
+        (
+            "ppt_script",
+            _en(
+                r"lecture scripts?",
+                r"speech scripts?",
+                r"presentation scripts?",
+                r"speaker notes",
+                r"lecture",
+                r"talk track",
+            ),
+            _I,
+        ),
         ("ppt_script", r"演讲稿|讲稿|讲解稿|演讲|宣讲稿|解说稿", 0),
-        ("medical_report", _en(r"medical reports?", r"diagnostic reports?", r"radiology reports?", r"diagnos\w*",
-                               r"radiolog\w*"), _I),
+        (
+            "medical_report",
+            _en(r"medical reports?", r"diagnostic reports?", r"radiology reports?", r"diagnos\w*", r"radiolog\w*"),
+            _I,
+        ),
         ("medical_report", r"诊断|医学报告|影像报告|病历", 0),
-        ("travel_guide", _en(r"travel guides?", r"travel plans?", r"trip plans?", r"itinerar(?:y|ies)",
-                             r"travel blogs?"), _I),
+        (
+            "travel_guide",
+            _en(r"travel guides?", r"travel plans?", r"trip plans?", r"itinerar(?:y|ies)", r"travel blogs?"),
+            _I,
+        ),
         ("travel_guide", r"攻略|行程|旅行指南|旅游指南", 0),
-        ("scenery_copywriting", _en(r"copywriting", r"copy", r"social[- ]media", r"xiaohongshu", r"instagram",
-                                    r"wechat moments"), _I),
+        (
+            "scenery_copywriting",
+            _en(r"copywriting", r"copy", r"social[- ]media", r"xiaohongshu", r"instagram", r"wechat moments"),
+            _I,
+        ),
         ("scenery_copywriting", r"文案|朋友圈|小红书|种草", 0),
         ("movie_review", _en(r"movie reviews?", r"film reviews?", r"reviews?", r"critiques?"), _I),
         ("movie_review", r"影评|观后感|评论", 0),
@@ -111,7 +130,20 @@ def normalize_task(value: str) -> str:
     return TASK_ALIASES.get(key, key)
 
 
-_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_DIGITS = {
+    "零": 0,
+    "〇": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
 _CN_UNITS = {"十": 10, "百": 100, "千": 1000, "万": 10000}
 _NUM = r"\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?"
 _CN_NUM = r"[零〇一二两三四五六七八九十百千万]+"

@@ -94,7 +94,9 @@ def load_samples(
     return build(raw, source, columns=columns, skip_invalid=skip_invalid)
 
 
-def build(raw: RawData, source: str, *, columns: dict[str, str] | None = None, skip_invalid: bool = False) -> LoadedData:
+def build(
+    raw: RawData, source: str, *, columns: dict[str, str] | None = None, skip_invalid: bool = False
+) -> LoadedData:
     """Check every row of ``raw`` and collect the samples and counts."""
     if not raw.rows:
         raise DataError(f"data set {source!r} has no rows")

@@ -35,8 +35,14 @@ def mini_raw_data() -> RawData:
     """The mini set as raw rows with embedded PNG bytes, ready for the common checks of ``load_samples``."""
     images = _images()
     rows = [
-        {"id": s["id"], "question": s["question"], "images": list(images[s["id"]]), "L": s["L"], "task": s["task"],
-         "language": s["language"]}
+        {
+            "id": s["id"],
+            "question": s["question"],
+            "images": list(images[s["id"]]),
+            "L": s["L"],
+            "task": s["task"],
+            "language": s["language"],
+        }
         for s in mini_spec()["samples"]
     ]
     return RawData(rows=rows, name="mini")

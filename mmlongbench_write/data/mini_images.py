@@ -57,7 +57,7 @@ def _chart(spec: Spec, rng: random.Random) -> Any:
     peak = max(values) or 1
     step = (right - left) / len(values)
     points = []
-    for i, (value, label) in enumerate(zip(values, labels)):
+    for i, (value, label) in enumerate(zip(values, labels, strict=True)):
         x0 = left + i * step + step * 0.2
         x1 = left + (i + 1) * step - step * 0.2
         y = bottom - (bottom - top) * value / peak
@@ -113,8 +113,9 @@ def _comic(spec: Spec, rng: random.Random) -> Any:
     palette = [(255, 236, 179), (200, 230, 255), (220, 255, 210), (255, 210, 220)]
     for i, text in enumerate(bubbles):
         x0, x1 = 4 + i * width, 4 + (i + 1) * width - 4
-        draw.rectangle((x0, 4, x1, SIZE[1] - 4), fill=palette[(i + spec.get("seed", 0)) % 4], outline=(0, 0, 0),
-                       width=3)
+        draw.rectangle(
+            (x0, 4, x1, SIZE[1] - 4), fill=palette[(i + spec.get("seed", 0)) % 4], outline=(0, 0, 0), width=3
+        )
         fx = (x0 + x1) / 2 + rng.randint(-10, 10)
         draw.ellipse((fx - 12, 120, fx + 12, 144), outline=(0, 0, 0), width=2)
         draw.line((fx, 144, fx, 190), fill=(0, 0, 0), width=2)
@@ -131,15 +132,18 @@ def _scenery(spec: Spec, rng: random.Random) -> Any:
     """Sky gradient, sun, layered mountains and water with a reflection."""
     from PIL import Image, ImageDraw
 
-    skies = {"day": ((90, 160, 235), (200, 230, 255)), "sunset": ((250, 120, 60), (255, 210, 120)),
-             "dusk": ((40, 40, 100), (200, 110, 140))}
+    skies = {
+        "day": ((90, 160, 235), (200, 230, 255)),
+        "sunset": ((250, 120, 60), (255, 210, 120)),
+        "dusk": ((40, 40, 100), (200, 110, 140)),
+    }
     top, bottom = skies[spec.get("palette", "day")]
     img = Image.new("RGB", SIZE)
     draw = ImageDraw.Draw(img)
     horizon = 150
     for y in range(horizon):
         t = y / horizon
-        draw.line((0, y, SIZE[0], y), fill=tuple(round(a + (b - a) * t) for a, b in zip(top, bottom)))
+        draw.line((0, y, SIZE[0], y), fill=tuple(round(a + (b - a) * t) for a, b in zip(top, bottom, strict=True)))
     sx, sy = rng.randint(60, 260), rng.randint(30, 80)
     draw.ellipse((sx - 20, sy - 20, sx + 20, sy + 20), fill=(255, 240, 170))
     for layer, shade in enumerate(((70, 90, 110), (50, 80, 70), (35, 60, 45))):
@@ -154,8 +158,11 @@ def _scenery(spec: Spec, rng: random.Random) -> Any:
         t = (y - horizon) / (SIZE[1] - horizon)
         draw.line((0, y, SIZE[0], y), fill=(round(30 + 40 * t), round(70 + 50 * t), round(120 + 40 * t)))
     for i in range(6):
-        draw.line((sx - 18 + i * 3, horizon + 8 + i * 12, sx + 18 - i * 3, horizon + 8 + i * 12), fill=(255, 230, 160),
-                  width=2)
+        draw.line(
+            (sx - 18 + i * 3, horizon + 8 + i * 12, sx + 18 - i * 3, horizon + 8 + i * 12),
+            fill=(255, 230, 160),
+            width=2,
+        )
     return img
 
 
@@ -171,8 +178,10 @@ def _still(spec: Spec, rng: random.Random) -> Any:
         t = (y - bar) / (SIZE[1] - 2 * bar)
         draw.line((0, y, SIZE[0], y), fill=tuple(round(c * (1.2 - 0.8 * t)) for c in tint))
     lx = rng.randint(40, 280)
-    draw.polygon([(lx - 6, 50), (lx + 6, 50), (lx + 60, SIZE[1] - bar), (lx - 60, SIZE[1] - bar)],
-                 fill=tuple(min(255, c + 60) for c in tint))
+    draw.polygon(
+        [(lx - 6, 50), (lx + 6, 50), (lx + 60, SIZE[1] - bar), (lx - 60, SIZE[1] - bar)],
+        fill=tuple(min(255, c + 60) for c in tint),
+    )
     draw.rectangle((lx - 3, 40, lx + 3, 52), fill=(255, 230, 150))
     for _ in range(spec.get("figures", 2)):
         fx = rng.randint(30, 290)
@@ -200,4 +209,3 @@ def draw_png(spec: Spec) -> bytes:
     buffer = io.BytesIO()
     img.save(buffer, format="PNG", optimize=False, compress_level=6)
     return buffer.getvalue()
-

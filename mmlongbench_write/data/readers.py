@@ -75,13 +75,12 @@ def read_file(path: Path) -> list[dict[str, Any]]:
             except json.JSONDecodeError as exc:
                 raise DataError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
             if isinstance(doc, dict):
-                doc = next((doc[k] for k in ("data", "samples", "rows", "train") if isinstance(doc.get(k), list)),
-                           None)
+                doc = next((doc[k] for k in ("data", "samples", "rows", "train") if isinstance(doc.get(k), list)), None)
             if not isinstance(doc, list) or not all(isinstance(r, dict) for r in doc):
-                raise DataError(f"{path}: expected a JSON list of objects (or {{\"data\": [...]}})")
+                raise DataError(f'{path}: expected a JSON list of objects (or {{"data": [...]}})')
             return doc
         if suffix == ".parquet":
-            import pandas as pd
+            import pandas as pd  # type: ignore[import-untyped]
 
             try:
                 frame = pd.read_parquet(path)
@@ -113,8 +112,10 @@ def find_data_files(directory: Path, split: str = "train") -> list[Path]:
     if not top and nested:
         return nested
     if top:
-        raise DataError(f"{directory}: several data files ({', '.join(p.name for p in top)}); name one with "
-                        f"--data {directory / top[0].name} or call it data.jsonl")
+        raise DataError(
+            f"{directory}: several data files ({', '.join(p.name for p in top)}); name one with "
+            f"--data {directory / top[0].name} or call it data.jsonl"
+        )
     raise DataError(f"{directory}: no data file (.jsonl, .json or .parquet) found")
 
 
@@ -144,10 +145,13 @@ def read_hub(dataset_id: str, split: str = "train") -> RawData:
 
     Image columns are read undecoded (``{"bytes", "path"}``) so bytes are hashed as stored.
     """
-    hint = (f"cannot load Hugging Face dataset {dataset_id!r}"
-            " ({reason}); download it (e.g. `huggingface-cli download --repo-type dataset " + dataset_id
-            + " --local-dir DIR`) and pass --data PATH (that directory or a .parquet/.jsonl/.json file), "
-            "or use --data mini")
+    hint = (
+        f"cannot load Hugging Face dataset {dataset_id!r}"
+        " ({reason}); download it (e.g. `huggingface-cli download --repo-type dataset "
+        + dataset_id
+        + " --local-dir DIR`) and pass --data PATH (that directory or a .parquet/.jsonl/.json file), "
+        "or use --data mini"
+    )
     try:
         import huggingface_hub.constants as hub_constants
 
@@ -159,7 +163,7 @@ def read_hub(dataset_id: str, split: str = "train") -> RawData:
     if offline and not _in_local_cache(dataset_id):
         raise DataError(hint.format(reason="offline: no network or HF_HUB_OFFLINE set, and not in the local cache"))
     try:
-        import datasets
+        import datasets  # type: ignore[import-untyped]
     except ImportError:
         raise DataError(hint.format(reason="the `datasets` package is not installed")) from None
     try:

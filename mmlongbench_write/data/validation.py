@@ -20,10 +20,10 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from mmlongbench_write.errors import DataError
-from mmlongbench_write.schema import ImageRef, Sample
+from mmlongbench_write.schema import ImageRef, Language, Sample
 from mmlongbench_write.textstats import detect_language
 
 from .inference import infer_task, normalize_task, parse_length
@@ -39,10 +39,26 @@ DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 FIELDS = tuple(DEFAULT_COLUMNS)
 
-_LANGUAGES = {"en": "en", "english": "en", "eng": "en", "zh": "zh", "chinese": "zh", "cn": "zh", "zh-cn": "zh",
-              "中文": "zh", "英文": "en"}
-_FORMAT_MEDIA = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif", "WEBP": "image/webp",
-                 "BMP": "image/bmp", "TIFF": "image/tiff", "MPO": "image/jpeg"}
+_LANGUAGES = {
+    "en": "en",
+    "english": "en",
+    "eng": "en",
+    "zh": "zh",
+    "chinese": "zh",
+    "cn": "zh",
+    "zh-cn": "zh",
+    "中文": "zh",
+    "英文": "en",
+}
+_FORMAT_MEDIA = {
+    "PNG": "image/png",
+    "JPEG": "image/jpeg",
+    "GIF": "image/gif",
+    "WEBP": "image/webp",
+    "BMP": "image/bmp",
+    "TIFF": "image/tiff",
+    "MPO": "image/jpeg",
+}
 
 
 @dataclass(frozen=True)
@@ -96,8 +112,9 @@ def _verify(data: bytes, sample_id: str, what: str) -> str:
             fmt = img.format or "PNG"
             img.verify()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"corrupt or unreadable image {what} ({type(exc).__name__})", sample_id=sample_id,
-                        field="images") from None
+        raise DataError(
+            f"corrupt or unreadable image {what} ({type(exc).__name__})", sample_id=sample_id, field="images"
+        ) from None
     return _FORMAT_MEDIA.get(fmt, "image/png")
 
 
@@ -114,8 +131,9 @@ def _resolve_path(raw: str, ctx: RowContext, sample_id: str) -> Path:
     path = Path(raw).expanduser()
     if not path.is_absolute():
         if ctx.base_dir is None:
-            raise DataError(f"relative image path {raw!r} but the data has no directory", sample_id=sample_id,
-                            field="images")
+            raise DataError(
+                f"relative image path {raw!r} but the data has no directory", sample_id=sample_id, field="images"
+            )
         candidates = [ctx.base_dir / path]
         if ctx.root is not None and ctx.root != ctx.base_dir:
             candidates.append(ctx.root / path)
@@ -124,8 +142,11 @@ def _resolve_path(raw: str, ctx: RowContext, sample_id: str) -> Path:
     if ctx.root is not None:
         root = ctx.root.resolve()
         if resolved != root and root not in resolved.parents:
-            raise DataError(f"image path {raw!r} points outside the data directory {str(root)!r}",
-                            sample_id=sample_id, field="images")
+            raise DataError(
+                f"image path {raw!r} points outside the data directory {str(root)!r}",
+                sample_id=sample_id,
+                field="images",
+            )
     if not resolved.is_file():
         raise DataError(f"image file {raw!r} not found", sample_id=sample_id, field="images")
     return resolved
@@ -154,20 +175,23 @@ def image_ref(value: Any, index: int, ctx: RowContext, sample_id: str) -> ImageR
         data = bytes(value)
         return ImageRef.from_bytes(data, source, media_type=_verify(data, sample_id, what))
     if not isinstance(value, str) or not value.strip():
-        raise DataError(f"image {what} is {type(value).__name__}, not a path or bytes", sample_id=sample_id,
-                        field="images")
+        raise DataError(
+            f"image {what} is {type(value).__name__}, not a path or bytes", sample_id=sample_id, field="images"
+        )
     text = value.strip()
     if text.startswith("data:") or len(text) > 512:
         decoded = _decode_base64(text)
         if decoded is None:
-            raise DataError(f"image {what} is neither a file path nor valid base64", sample_id=sample_id,
-                            field="images")
+            raise DataError(
+                f"image {what} is neither a file path nor valid base64", sample_id=sample_id, field="images"
+            )
         return ImageRef.from_bytes(decoded, source, media_type=_verify(decoded, sample_id, what))
     path = _resolve_path(text, ctx, sample_id)
     data = path.read_bytes()
     media = _verify(data, sample_id, f"{what} ({text})")
-    return ImageRef(sha256=ImageRef.from_bytes(data, str(path)).sha256, source=text, path=str(path), data=data,
-                    media_type=media)
+    return ImageRef(
+        sha256=ImageRef.from_bytes(data, str(path)).sha256, source=text, path=str(path), data=data, media_type=media
+    )
 
 
 def required_length(value: Any, instruction: str, sample_id: str) -> tuple[int, bool]:
@@ -175,8 +199,9 @@ def required_length(value: Any, instruction: str, sample_id: str) -> tuple[int, 
     if _is_missing(value):
         parsed = parse_length(instruction)
         if parsed is None:
-            raise DataError("required length L is missing and the instruction states none", sample_id=sample_id,
-                            field="L")
+            raise DataError(
+                "required length L is missing and the instruction states none", sample_id=sample_id, field="L"
+            )
         return parsed, True
     number: float | None = None
     if isinstance(value, bool):
@@ -193,8 +218,9 @@ def required_length(value: Any, instruction: str, sample_id: str) -> tuple[int, 
     if number is None or math.isnan(number):
         raise DataError(f"required length L {value!r} is not a number", sample_id=sample_id, field="L")
     if number <= 0 or number != int(number):
-        raise DataError(f"required length L must be a positive whole number, got {value!r}", sample_id=sample_id,
-                        field="L")
+        raise DataError(
+            f"required length L must be a positive whole number, got {value!r}", sample_id=sample_id, field="L"
+        )
     return int(number), False
 
 
@@ -231,8 +257,15 @@ def parse_row(row: dict[str, Any], index: int, columns: dict[str, str | None], c
     used = {c for c in columns.values() if c is not None}
     metadata: dict[str, Any] = {k: v for k, v in row.items() if k not in used and _is_plain(v)}
     metadata.update({"row": index, "task_inferred": task_inferred, "length_parsed": length_parsed})
-    sample = Sample(id=sample_id, instruction=instruction, images=images, required_length=length, task=task,
-                    language=language, metadata=metadata)  # type: ignore[arg-type]
+    sample = Sample(
+        id=sample_id,
+        instruction=instruction,
+        images=images,
+        required_length=length,
+        task=task,
+        language=cast(Language, language),
+        metadata=metadata,
+    )
     return ParsedRow(sample, task_inferred, length_parsed, language_detected)
 
 
@@ -246,11 +279,16 @@ def resolve_columns(available: list[str], mapping: dict[str, str] | None) -> dic
     mapping = dict(mapping or {})
     for field_name, column in mapping.items():
         if field_name not in DEFAULT_COLUMNS:
-            raise DataError(f"unknown benchmark field {field_name!r} in the column mapping (fields: "
-                            f"{', '.join(FIELDS)})", field=field_name)
+            raise DataError(
+                f"unknown benchmark field {field_name!r} in the column mapping (fields: {', '.join(FIELDS)})",
+                field=field_name,
+            )
         if column not in available:
-            raise DataError(f"column {column!r} mapped to {field_name!r} is not in the data (columns: "
-                            f"{', '.join(available) or 'none'})", field=field_name)
+            raise DataError(
+                f"column {column!r} mapped to {field_name!r} is not in the data (columns: "
+                f"{', '.join(available) or 'none'})",
+                field=field_name,
+            )
     resolved: dict[str, str | None] = {}
     taken = set(mapping.values())
     for field_name, defaults in DEFAULT_COLUMNS.items():
@@ -259,6 +297,9 @@ def resolve_columns(available: list[str], mapping: dict[str, str] | None) -> dic
         else:
             resolved[field_name] = next((c for c in defaults if c in available and c not in taken), None)
     if resolved["question"] is None:
-        raise DataError(f"no instruction column (looked for {', '.join(DEFAULT_COLUMNS['question'])}; map one "
-                        f"with --data-columns question=COLUMN)", field="question")
+        raise DataError(
+            f"no instruction column (looked for {', '.join(DEFAULT_COLUMNS['question'])}; map one "
+            f"with --data-columns question=COLUMN)",
+            field="question",
+        )
     return resolved
