@@ -91,9 +91,9 @@ class CachedAdapter(ModelAdapter):
         if not misses:
             return
         for gen in self.inner.generate(misses):
-            key = keys.get(gen.request_id)
-            if self.writes and key is not None and gen.ok:
-                self.store.put(key, replace(gen, cached=False).to_dict())
+            new_key = keys.get(gen.request_id)
+            if self.writes and new_key is not None and gen.ok:
+                self.store.put(new_key, replace(gen, cached=False).to_dict())
             yield gen
 
     def close(self) -> None:
