@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported inside the functions: `mmlw leaderboard` on finished runs never needs it
+    import numpy as np
 
 DEFAULT_N_BOOT = 1000
 DEFAULT_SEED = 0
 
 
 def _rng(seed: int, key: str) -> np.random.Generator:
+    import numpy as np
+
     return np.random.default_rng([seed, zlib.crc32(key.encode("utf-8"))])
 
 
@@ -26,7 +29,7 @@ def _r(x: float) -> float:
 
 
 def mean_with_ci(
-    values: Sequence[float] | np.ndarray,
+    values: Sequence[float] | np.ndarray[Any, Any],
     *,
     n_boot: int = DEFAULT_N_BOOT,
     seed: int = DEFAULT_SEED,
@@ -38,6 +41,8 @@ def mean_with_ci(
     Returns ``{"mean", "ci95": [lo, hi], "n"}``; ``mean`` and ``ci95`` are ``None`` when there are no
     values. With one value the interval collapses to the value (no spread can be estimated).
     """
+    import numpy as np
+
     arr = np.asarray(values, dtype=float)
     n = int(arr.size)
     if n == 0:
@@ -64,6 +69,8 @@ def paired_diff_ci(
 
     Returns ``{"base", "new", "diff", "ci": [lo, hi], "n"}`` (``None`` values when ``n == 0``).
     """
+    import numpy as np
+
     b = np.asarray(base, dtype=float)
     m = np.asarray(new, dtype=float)
     if b.shape != m.shape:

@@ -81,27 +81,44 @@ def make_rows(
                 s_q = (sum(dims.values()) - 6) * 25 / 6
         truncated = bool(truncate_every) and i % truncate_every == 0 and not failed_gen
         images = [
-            {"sha256": f"{(i * 7 + j):064x}", "source": (image_sources[(i + j) % len(image_sources)]
-                                                        if image_sources else f"images/{sid}-{j}.png"),
-             "media_type": "image/png"}
+            {
+                "sha256": f"{(i * 7 + j):064x}",
+                "source": (image_sources[(i + j) % len(image_sources)] if image_sources else f"images/{sid}-{j}.png"),
+                "media_type": "image/png",
+            }
             for j in range(1 + i % 3)
         ]
-        rows.append({
-            "id": sid, "task": task, "category": TASK_CATEGORIES.get(task, "ruler"), "language": lang,
-            "required_length": req, "length_bin": length_bin(req),
-            "instruction": f"Write a {req}-word {task.replace('_', ' ')} for these pictures.",
-            "images": images, "prediction": text, "response": text, "word_count": words,
-            "length_score": round(s_l, 4), "length_formula": "paper",
-            "quality_scores": dims, "quality_score": s_q, "judge_error": judge_error,
-            "quality_judge": judge if judged else None, "judge_attempts": 3 if judge_error else 1,
-            "judge_analysis": "Relevant and clear; depth could improve." if dims else None,
-            "score": (s_l + s_q) / 2 if s_q is not None else None,
-            "finish_reason": "error" if failed_gen else ("length" if truncated else "stop"),
-            "truncated": truncated, "error": "HTTP 500 after 5 retries" if failed_gen else None,
-            "usage": {"input_tokens": 100, "output_tokens": words},
-            "judge_usage": {"input_tokens": 0, "output_tokens": 0},
-            "latency_s": 1.0, "model_snapshot": None,
-        })
+        rows.append(
+            {
+                "id": sid,
+                "task": task,
+                "category": TASK_CATEGORIES.get(task, "ruler"),
+                "language": lang,
+                "required_length": req,
+                "length_bin": length_bin(req),
+                "instruction": f"Write a {req}-word {task.replace('_', ' ')} for these pictures.",
+                "images": images,
+                "prediction": text,
+                "response": text,
+                "word_count": words,
+                "length_score": round(s_l, 4),
+                "length_formula": "paper",
+                "quality_scores": dims,
+                "quality_score": s_q,
+                "judge_error": judge_error,
+                "quality_judge": judge if judged else None,
+                "judge_attempts": 3 if judge_error else 1,
+                "judge_analysis": "Relevant and clear; depth could improve." if dims else None,
+                "score": (s_l + s_q) / 2 if s_q is not None else None,
+                "finish_reason": "error" if failed_gen else ("length" if truncated else "stop"),
+                "truncated": truncated,
+                "error": "HTTP 500 after 5 retries" if failed_gen else None,
+                "usage": {"input_tokens": 100, "output_tokens": words},
+                "judge_usage": {"input_tokens": 0, "output_tokens": 0},
+                "latency_s": 1.0,
+                "model_snapshot": None,
+            }
+        )
     return rows
 
 
@@ -114,7 +131,7 @@ def make_run(
     judged: bool = True,
     fingerprint: str = "fp-synthetic",
     rows: list[dict[str, Any]] | None = None,
-    n_boot: int = 200,
+    n_boot: int = 1000,
     **row_kwargs: Any,
 ) -> Path:
     """Write a complete run directory and return its path."""
@@ -128,9 +145,12 @@ def make_run(
     if judged:
         judges["quality"] = judge
     run = {
-        "run_id": run_id, "label": label, "status": "complete",
+        "run_id": run_id,
+        "label": label,
+        "status": "complete",
         "model": {"name": "scripted", "preset": label},
-        "judges": judges, "length_formula": "paper",
+        "judges": judges,
+        "length_formula": "paper",
         "dataset": {"source": "synthetic", "fingerprint": fingerprint},
         "tasks": sorted({r["task"] for r in rows}),
     }
