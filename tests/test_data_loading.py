@@ -407,3 +407,59 @@ def test_hub_load_failure_is_one_data_error(monkeypatch: pytest.MonkeyPatch, tmp
     monkeypatch.setattr(readers_mod, "_in_local_cache", lambda dataset_id: True)
     message, elapsed = _hub_error(monkeypatch)
     assert elapsed < 30 and "Error" in message
+
+
+def test_hub_rows_are_read_undecoded(tmp_path: Path) -> None:
+    """What ``read_hub`` does after ``load_dataset``: image columns cast to raw bytes, then the common checks."""
+    import datasets
+
+    from mmlongbench_write.data.loading import build
+    from mmlongbench_write.data.readers import RawData, undecoded_images
+
+    features = datasets.Features(
+        {
+            "question": datasets.Value("string"),
+            "images": datasets.List(datasets.Image()),
+            "L": datasets.Value("int64"),
+            "cover": datasets.Image(),
+        }
+    )
+    ds = datasets.Dataset.from_dict(
+        {
+            "question": ["Write a 1600-word story from this comic."],
+            "images": [[{"bytes": png(), "path": None}]],
+            "L": [1600],
+            "cover": [{"bytes": png((0, 0, 255)), "path": None}],
+        },
+        features=features,
+    )
+    rows = [dict(r) for r in undecoded_images(ds)]
+    assert isinstance(rows[0]["images"][0], dict) and rows[0]["images"][0]["bytes"] == png()
+    data = build(RawData(rows=rows, name="hub"), "org/hub")
+    assert data.samples[0].images[0].read_bytes() == png() and data.samples[0].task == "story_generation"
+
+
+def test_decoded_pil_images_are_accepted(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from mmlongbench_write.data.loading import build
+    from mmlongbench_write.data.readers import RawData
+
+    img = Image.open(io.BytesIO(png()))
+    data = build(RawData(rows=[{"question": "Write 100 words.", "images": [img]}], name="pil"), "pil")
+    assert Image.open(io.BytesIO(data.samples[0].images[0].read_bytes())).size == (16, 12)
+
+
+def test_path_images_are_not_kept_in_memory(image_dir: Path) -> None:
+    path = write_jsonl(image_dir / "data.jsonl", rows_with_paths())
+    ref = load_samples(str(path)).samples[0].images[0]
+    assert ref.data is None and ref.read_bytes() == (image_dir / "images" / "a.png").read_bytes()
+
+
+def test_unknown_relative_path_looks_like_hub_id_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub.constants as hub_constants
+
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(DataError) as exc:
+        load_samples("mydata/bench")
+    one_line_error(exc, "no local path 'mydata/bench'", "--data PATH")

@@ -48,7 +48,7 @@ def looks_local(source: str) -> bool:
     """Whether ``source`` is meant as a local path (exists, or has a path-like shape) rather than a hub id."""
     if Path(source).expanduser().exists():
         return True
-    return source.startswith((".", "/", "~")) or source.endswith(SUFFIXES) or os.sep + os.sep in source
+    return source.startswith((".", "/", "~")) or source.endswith(SUFFIXES)
 
 
 def read_file(path: Path) -> list[dict[str, Any]]:
@@ -145,13 +145,6 @@ def read_hub(dataset_id: str, split: str = "train") -> RawData:
 
     Image columns are read undecoded (``{"bytes", "path"}``) so bytes are hashed as stored.
     """
-    hint = (
-        f"cannot load Hugging Face dataset {dataset_id!r}"
-        " ({reason}); download it (e.g. `huggingface-cli download --repo-type dataset "
-        + dataset_id
-        + " --local-dir DIR`) and pass --data PATH (that directory or a .parquet/.jsonl/.json file), "
-        "or use --data mini"
-    )
     try:
         import huggingface_hub.constants as hub_constants
 
@@ -161,27 +154,47 @@ def read_hub(dataset_id: str, split: str = "train") -> RawData:
     if not offline and not _hub_reachable():
         offline = True
     if offline and not _in_local_cache(dataset_id):
-        raise DataError(hint.format(reason="offline: no network or HF_HUB_OFFLINE set, and not in the local cache"))
+        raise _hub_error(dataset_id, "offline: no network or HF_HUB_OFFLINE set, and not in the local cache")
     try:
         import datasets  # type: ignore[import-untyped]
     except ImportError:
-        raise DataError(hint.format(reason="the `datasets` package is not installed")) from None
+        raise _hub_error(dataset_id, "the `datasets` package is not installed") from None
     try:
-        ds = datasets.load_dataset(dataset_id, split=split)
-        for column, feature in ds.features.items():
-            if isinstance(feature, datasets.Image):
-                ds = ds.cast_column(column, datasets.Image(decode=False))
-            elif isinstance(feature, (datasets.Sequence, list)):
-                inner = feature.feature if isinstance(feature, datasets.Sequence) else feature[0]
-                if isinstance(inner, datasets.Image):
-                    ds = ds.cast_column(column, datasets.Sequence(datasets.Image(decode=False)))
+        ds = undecoded_images(datasets.load_dataset(dataset_id, split=split))
         rows = [dict(r) for r in ds]
     except DataError:
         raise
     except Exception as exc:  # connection errors, DatasetNotFoundError, offline-mode errors, bad splits
         reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
-        raise DataError(hint.format(reason=reason)) from None
+        raise _hub_error(dataset_id, reason) from None
     return RawData(rows=rows, name=dataset_id.rsplit("/", 1)[-1])
+
+
+def _hub_error(dataset_id: str, reason: str) -> DataError:
+    return DataError(
+        f"no local path {dataset_id!r} and cannot load it as a Hugging Face dataset ({reason}); download it "
+        f"(e.g. `huggingface-cli download --repo-type dataset {dataset_id} --local-dir DIR`) and pass --data PATH "
+        "(that directory or a .parquet/.jsonl/.json file), or use --data mini"
+    )
+
+
+def undecoded_images(ds: Any) -> Any:
+    """``ds`` with every image column (``Image`` or a list of them) cast to ``decode=False``: raw bytes, no PIL."""
+    import datasets  # type: ignore[import-untyped]
+
+    for column, feature in ds.features.items():
+        if isinstance(feature, datasets.Image):
+            ds = ds.cast_column(column, datasets.Image(decode=False))
+            continue
+        inner = feature[0] if isinstance(feature, list) and feature else getattr(feature, "feature", None)
+        if isinstance(inner, datasets.Image):
+            new = (
+                [datasets.Image(decode=False)]
+                if isinstance(feature, list)
+                else type(feature)(datasets.Image(decode=False))
+            )
+            ds = ds.cast_column(column, new)
+    return ds
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:

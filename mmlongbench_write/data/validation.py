@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import io
 import json
 import math
@@ -189,9 +190,8 @@ def image_ref(value: Any, index: int, ctx: RowContext, sample_id: str) -> ImageR
     path = _resolve_path(text, ctx, sample_id)
     data = path.read_bytes()
     media = _verify(data, sample_id, f"{what} ({text})")
-    return ImageRef(
-        sha256=ImageRef.from_bytes(data, str(path)).sha256, source=text, path=str(path), data=data, media_type=media
-    )
+    # Keep only the path: a real benchmark's images would otherwise all sit in memory for the whole run.
+    return ImageRef(sha256=hashlib.sha256(data).hexdigest(), source=text, path=str(path), data=None, media_type=media)
 
 
 def required_length(value: Any, instruction: str, sample_id: str) -> tuple[int, bool]:
