@@ -1,0 +1,149 @@
+"""The caption+LLM setting: a vision model describes each image, a text-only LLM writes from the descriptions.
+
+This is how the paper evaluates text-only LLMs (GLM-4-9B, Mistral-Large, DeepSeek-R1) on an image
+benchmark (DESIGN.md §1): every distinct image is captioned once (by content hash; across requests and
+calls, and across runs too when the captioner sits behind the response cache), then the writer gets the
+original messages with each image replaced, in place, by its numbered description. Any adapter can be
+either side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from mmlongbench_write.kvstore import stable_hash
+from mmlongbench_write.schema import Generation, GenerationConfig, ImagePart, ImageRef, Message, Request, TextPart
+from mmlongbench_write.textstats import strip_think
+
+from .base import ModelAdapter, RuntimeOptions
+
+CAPTION_PROMPT = """\
+Describe this image in enough detail that someone who cannot see it could write about it as if they had.
+Cover, in plain prose:
+1. Visual elements: the objects, people, animals, places and scenery, their colours, positions, actions \
+and expressions, and the overall composition, lighting and style.
+2. Text: transcribe every piece of visible text exactly (titles, headings, labels, captions, signs, \
+numbers, small print), saying where each appears.
+3. Structure: how the image is organised (a slide, page, chart, table, diagram, comic panels, a photo \
+collage) and how its parts relate to one another.
+4. Technical elements: the data in charts and tables, formulas, code, measurements, scales and axes, and \
+any medical, scientific or engineering detail, with the values shown.
+5. Purpose: what the image seems to be for, and the message, mood or story it conveys.
+Describe only what is visible; do not guess beyond it."""
+
+#: captioner settings: greedy (so captions are cacheable) and at most 1024 tokens, as in the paper
+CAPTION_CONFIG = GenerationConfig(temperature=0.0, max_new_tokens=1024)
+
+
+class CaptionLLMAdapter(ModelAdapter):
+    """Caption with ``captioner``, then write with ``writer`` from text only.
+
+    Args:
+        captioner: any adapter that takes images (may be wrapped in the response cache).
+        writer: any adapter; it receives text-only requests.
+        runtime: run options (default: the writer's).
+        caption_prompt: replaces :data:`CAPTION_PROMPT`.
+        caption_config: replaces :data:`CAPTION_CONFIG`.
+    """
+
+    adapter_name = "caption-llm"
+
+    def __init__(
+        self,
+        captioner: ModelAdapter,
+        writer: ModelAdapter,
+        runtime: RuntimeOptions | None = None,
+        caption_prompt: str | None = None,
+        caption_config: GenerationConfig | None = None,
+    ) -> None:
+        super().__init__(runtime or writer.runtime)
+        self.captioner = captioner
+        self.writer = writer
+        self.caption_prompt = caption_prompt or CAPTION_PROMPT
+        self.caption_config = caption_config or CAPTION_CONFIG
+        self._captions: dict[str, str] = {}
+
+    @property
+    def model_name(self) -> str:
+        return self.writer.model_name
+
+    def identity(self) -> dict[str, Any]:
+        return {
+            "adapter": self.adapter_name,
+            "model": self.writer.model_name,
+            "args": {
+                "captioner": self.captioner.identity(),
+                "writer": self.writer.identity(),
+                "caption_prompt_sha256": stable_hash(self.caption_prompt),
+                "caption_config": self.caption_config.to_dict(),
+            },
+        }
+
+    def __repr__(self) -> str:
+        return f"CaptionLLMAdapter(captioner={self.captioner!r}, writer={self.writer!r})"
+
+    def caption_request(self, image: ImageRef) -> Request:
+        """The request that describes one image (its id is derived from the image hash)."""
+        return Request(
+            f"caption-{image.sha256}", (Message.user(ImagePart(image), self.caption_prompt),), self.caption_config
+        )
+
+    def caption_all(self, requests: Sequence[Request]) -> dict[str, str]:
+        """Caption every image not yet described; returns ``{sha256: error}`` for the ones that failed."""
+        todo: dict[str, ImageRef] = {}
+        for request in requests:
+            for image in request.images:
+                if image.sha256 not in self._captions:
+                    todo.setdefault(image.sha256, image)
+        errors: dict[str, str] = {}
+        if not todo:
+            return errors
+        for gen in self.captioner.generate([self.caption_request(img) for img in todo.values()]):
+            sha = gen.request_id.removeprefix("caption-")
+            text = strip_think(gen.text).strip() if gen.ok else ""
+            if text:
+                self._captions[sha] = text
+            else:
+                errors[sha] = gen.error or "the captioner returned an empty description"
+        for sha in todo:  # a captioner that silently dropped a request
+            if sha not in self._captions and sha not in errors:
+                errors[sha] = "the captioner returned no result"
+        return errors
+
+    def text_request(self, request: Request) -> Request:
+        """``request`` with every image replaced, in place, by its numbered description."""
+        number = 0
+        messages: list[Message] = []
+        for message in request.messages:
+            if not message.images:
+                messages.append(message)
+                continue
+            chunks: list[str] = []
+            for part in message.content:
+                if isinstance(part, ImagePart):
+                    if number == 0:
+                        chunks.append("The images are given as detailed descriptions.\n\n")
+                    number += 1
+                    chunks.append(f"[Image {number}]\n{self._captions[part.image.sha256]}\n\n")
+                else:
+                    chunks.append(part.text)
+            messages.append(Message(message.role, (TextPart("".join(chunks).strip()),)))
+        return Request(request.id, tuple(messages), request.config)
+
+    def generate(self, requests: Sequence[Request]) -> Iterator[Generation]:
+        errors = self.caption_all(requests)
+        ready: list[Request] = []
+        for request in requests:
+            failed = next((img for img in request.images if img.sha256 in errors), None)
+            if failed is not None:
+                reason = f"captioning image {failed.sha256[:12]} ({failed.source}) failed: {errors[failed.sha256]}"
+                yield Generation.failure(request.id, reason)
+            else:
+                ready.append(self.text_request(request))
+        if ready:
+            yield from self.writer.generate(ready)
+
+    def close(self) -> None:
+        self.captioner.close()
+        self.writer.close()
