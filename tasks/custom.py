@@ -15,7 +15,7 @@ from .base import Task
 from .mmlongbench import sample_request
 
 
-@register_task("custom", "Every sample of a user's data set, as it is (category custom).")
+@register_task("custom", "Every sample of a user's data set, as it is (reported as category custom).")
 class CustomTask(Task):
     name = "custom"
     category = "custom"

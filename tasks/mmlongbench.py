@@ -31,42 +31,42 @@ class MMLongBenchTask(Task):
         return sample_request(sample, config)
 
 
-@register_task("ppt_script", "Lecture script read aloud from slide images (professional).")
+@register_task("ppt_script", "Lecture script read aloud from slide images.")
 class PptScript(MMLongBenchTask):
     name = "ppt_script"
     category = TASK_CATEGORIES[name]
     description = "a lecture script read aloud from slide images"
 
 
-@register_task("medical_report", "Diagnostic report from medical images such as x-rays (professional).")
+@register_task("medical_report", "Diagnostic report from medical images such as x-rays.")
 class MedicalReport(MMLongBenchTask):
     name = "medical_report"
     category = TASK_CATEGORIES[name]
     description = "a diagnostic report from medical images"
 
 
-@register_task("travel_guide", "Multi-day travel guide from photos of places (professional).")
+@register_task("travel_guide", "Multi-day travel guide from photos of places.")
 class TravelGuide(MMLongBenchTask):
     name = "travel_guide"
     category = TASK_CATEGORIES[name]
     description = "a multi-day travel guide from photos of places"
 
 
-@register_task("story_generation", "Story from a comic strip or image sequence (creative).")
+@register_task("story_generation", "Story from a comic strip or image sequence.")
 class StoryGeneration(MMLongBenchTask):
     name = "story_generation"
     category = TASK_CATEGORIES[name]
     description = "a story from a comic strip or image sequence"
 
 
-@register_task("scenery_copywriting", "Social-media post / copy from scenery photos (creative).")
+@register_task("scenery_copywriting", "Social-media post / copy from scenery photos.")
 class SceneryCopywriting(MMLongBenchTask):
     name = "scenery_copywriting"
     category = TASK_CATEGORIES[name]
     description = "a social-media post or copy from scenery photos"
 
 
-@register_task("movie_review", "Review from classic movie scenes (creative).")
+@register_task("movie_review", "Review from classic movie scenes.")
 class MovieReview(MMLongBenchTask):
     name = "movie_review"
     category = TASK_CATEGORIES[name]

@@ -32,7 +32,10 @@ def ruler_prompt(length: int, language: str) -> str:
     return PROMPTS.get(language, PROMPTS["en"]).format(L=length)
 
 
-@register_task("ruler", "LongWrite-V-Ruler: 4 EN + 4 ZH base samples x L in {500,1000,2000,4000}, temperature 0.9.")
+@register_task(
+    "ruler",
+    "LongWrite-V-Ruler: 4 EN + 4 ZH samples x L in 500..4000, temperature 0.9 (ruler:all: every sample).",
+)
 class RulerTask(Task):
     """Length-following stress test; ``per_language=None`` expands every base sample."""
 
