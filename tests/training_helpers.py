@@ -1,0 +1,45 @@
+"""Helpers for the training tests: page images drawn with Pillow, the annotation-platform fixture, SFT rows."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+FIXTURES = Path(__file__).parent / "fixtures" / "training"
+
+
+def make_png(path: Path, seed: int, size: int = 56) -> Path:
+    """A small distinct image (56x56 -> 4 image tokens with the tiny processor)."""
+    from PIL import Image, ImageDraw
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = Image.new("RGB", (size, size), ((37 * seed) % 256, (91 * seed) % 256, (53 * seed + 80) % 256))
+    ImageDraw.Draw(img).rectangle((seed % 20, 8, seed % 20 + 20, 40), fill=(255, 255, 255))
+    img.save(path)
+    return path
+
+
+def revision_dir(tmp_path: Path) -> Path:
+    """The two-script fixture copied to ``tmp_path/revisions`` with ``pngs/{i}.png`` for every page."""
+    root = tmp_path / "revisions"
+    shutil.copytree(FIXTURES / "revisions", root)
+    seed = 0
+    for scripts in sorted(root.rglob("scripts")):
+        for page in sorted(scripts.glob("*.txt")):
+            seed += 1
+            make_png(scripts.parent / "pngs" / f"{page.stem}.png", seed)
+    return root
+
+
+def sft_file(tmp_path: Path, n: int = 4, images_per_row: int = 2) -> Path:
+    """``n`` multi-image SFT rows (project format, relative image paths) in ``tmp_path/sft.jsonl``."""
+    rows = []
+    for i in range(n):
+        paths = [make_png(tmp_path / "img" / f"{i}_{j}.png", 10 * i + j).relative_to(tmp_path).as_posix()
+                 for j in range(images_per_row)]
+        rows.append({"id": f"r{i}", "images": paths, "instruction": f"Describe picture {i} in detail.",
+                     "output": "The picture shows a red square on a blue background with a small green circle."})
+    path = tmp_path / "sft.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
