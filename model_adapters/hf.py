@@ -8,7 +8,9 @@ writers, e.g. ``THUDM/glm-4-9b-chat``) fall back to ``AutoModelForCausalLM`` + t
 Model args: ``pretrained`` (hub id, directory, or ``mmlw:tiny-random-qwen2.5-vl``), ``dtype``
 (auto|bfloat16|float16|float32), ``device`` (default cuda when available), ``device_map`` (e.g. ``auto``
 to spread a 72B model over GPUs), ``attn_implementation``, ``min_pixels``/``max_pixels``,
-``trust_remote_code``, ``revision``, ``batch_size`` (overrides ``--batch-size``).
+``trust_remote_code``, ``revision``, ``batch_size`` (overrides ``--batch-size``). vLLM engine args
+(``tensor_parallel_size``, ``max_model_len``, ...) are accepted and ignored, so a vLLM preset runs with
+``backend=hf``.
 
 Defaults that matter: temperature 0 or unset means greedy; ``max_new_tokens`` unset means 8192 (the
 paper's setting) rather than transformers' 20. torch/transformers are imported only when loading.
@@ -32,6 +34,11 @@ from .chat_format import chunked, group_by_config, hf_chat_messages
 from .tiny import TINY_MODEL_ALIAS, TINY_MODEL_NAME, ensure_tiny_model, load_processor
 
 DEFAULT_MAX_NEW_TOKENS = 8192
+#: vLLM engine args a preset may carry (``longwriter-v-72b``); ignored here so ``backend=hf`` just works.
+VLLM_ONLY_ARGS = frozenset(
+    {"tensor_parallel_size", "max_model_len", "gpu_memory_utilization", "limit_mm_per_prompt", "chunk_size",
+     "enforce_eager", "max_num_seqs", "seed"}
+)  # fmt: skip
 _DTYPES = ("auto", "bfloat16", "float16", "float32")
 _KNOWN_ARGS = frozenset(
     {"pretrained", "dtype", "device", "device_map", "attn_implementation", "min_pixels", "max_pixels",
@@ -54,7 +61,7 @@ class HFAdapter(ModelAdapter):
 
     def __init__(self, runtime: RuntimeOptions | None = None, **model_args: Any) -> None:
         super().__init__(runtime, **model_args)
-        unknown = sorted(set(model_args) - _KNOWN_ARGS)
+        unknown = sorted(k for k, v in model_args.items() if k not in _KNOWN_ARGS | VLLM_ONLY_ARGS and v is not None)
         if unknown:
             raise ConfigError(
                 f"hf adapter: unknown model arg(s) {', '.join(unknown)}; known: {', '.join(sorted(_KNOWN_ARGS))}"

@@ -11,7 +11,9 @@ Model args: ``pretrained`` (or ``model``), ``tensor_parallel_size``, ``max_model
 ``gpu_memory_utilization``, ``limit_mm_per_prompt`` (images per prompt; default: the most any request
 has, at least 1), ``min_pixels``/``max_pixels`` (passed as ``mm_processor_kwargs``; 78400 = 280x280 is
 the LongWriter-V training resolution), ``dtype``, ``seed``, ``trust_remote_code``, ``chunk_size``. Other
-args go to ``vllm.LLM`` unchanged (``enforce_eager``, ``quantization``, ``max_num_seqs``, ...).
+args go to ``vllm.LLM`` unchanged (``enforce_eager``, ``quantization``, ``max_num_seqs``, ...), except the
+transformers-only ``device``, ``device_map``, ``attn_implementation``, ``batch_size`` (dropped, so an hf
+preset runs with ``backend=vllm``).
 
 The request building below is pure and unit-tested without vLLM; vLLM itself is imported only when the
 engine starts.
@@ -34,6 +36,8 @@ DEFAULT_MAX_TOKENS = 8192
 DEFAULT_CHUNK_SIZE = 256
 #: Model args the adapter handles itself rather than passing to ``vllm.LLM``.
 _OWN_ARGS = frozenset({"pretrained", "model", "min_pixels", "max_pixels", "limit_mm_per_prompt", "chunk_size"})
+#: transformers-only args a preset may carry (``longwriter-v-7b``); dropped so ``backend=vllm`` just works.
+HF_ONLY_ARGS = frozenset({"device", "device_map", "attn_implementation", "batch_size"})
 #: ``SamplingParams`` fields accepted from ``GenerationConfig.extra`` when vLLM cannot be introspected.
 SAMPLING_EXTRA_FIELDS = frozenset(
     {"repetition_penalty", "presence_penalty", "frequency_penalty", "min_p", "stop", "stop_token_ids",
@@ -76,7 +80,7 @@ def engine_kwargs(model_args: dict[str, Any], requests: Sequence[Request]) -> di
     if not model:
         raise ConfigError("vllm adapter: model arg 'pretrained' (or 'model') is required")
     kwargs: dict[str, Any] = {"model": str(model)}
-    kwargs.update({k: v for k, v in model_args.items() if k not in _OWN_ARGS})
+    kwargs.update({k: v for k, v in model_args.items() if k not in _OWN_ARGS | HF_ONLY_ARGS and v is not None})
     limit = model_args.get("limit_mm_per_prompt")
     if limit is None and max_images(requests) > 0:
         limit = max_images(requests)
