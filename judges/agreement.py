@@ -60,7 +60,7 @@ def quadratic_weighted_kappa(a: Sequence[int], b: Sequence[int], low: int = 1, h
         return None
     k = high - low + 1
     observed = np.zeros((k, k))
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         observed[int(round(x)) - low, int(round(y)) - low] += 1
     idx = np.arange(k)
     weights = (idx[:, None] - idx[None, :]) ** 2 / (k - 1) ** 2

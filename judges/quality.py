@@ -27,11 +27,21 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from mmlongbench_write.model_adapters.base import ModelAdapter, ModelSpec, create_model, resolve_model_spec
+
 from mmlongbench_write.errors import ConfigError
 from mmlongbench_write.kvstore import KVStore, default_cache_dir, stable_hash
-from mmlongbench_write.model_adapters.base import ModelAdapter, ModelSpec, create_model, resolve_model_spec
 from mmlongbench_write.registry import register_judge
-from mmlongbench_write.schema import GenerationConfig, ImagePart, JudgeInput, Judgement, Message, Request, TextPart, Usage
+from mmlongbench_write.schema import (
+    GenerationConfig,
+    ImagePart,
+    JudgeInput,
+    Judgement,
+    Message,
+    Request,
+    TextPart,
+    Usage,
+)
 from mmlongbench_write.specs import parse_kv
 
 from .base import Judge, JudgeOptions
@@ -128,7 +138,8 @@ class QualityJudge(Judge):
 
     def __init__(self, adapter: ModelAdapter, *, prompt_file: str | None = None,
                  config: GenerationConfig | None = None, samples: int = 1, max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-                 cache_mode: str = "readwrite", cache_dir: str | Path | None = None, owns_adapter: bool = False) -> None:
+                 cache_mode: str = "readwrite", cache_dir: str | Path | None = None,
+                 owns_adapter: bool = False) -> None:
         if samples < 1:
             raise ConfigError(f"--judge-samples must be >= 1, got {samples}")
         if max_attempts < 1:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from mmlongbench_write.model_adapters.base import ModelAdapter
+
 from mmlongbench_write.schema import Generation, Request, Usage
 
 Reply = str | Generation | Callable[[Request], "str | Generation"]
@@ -21,12 +22,12 @@ class FakeJudgeModel(ModelAdapter):
     adapter_name = "fake"
 
     def __init__(self, replies: Sequence[Reply] = (), default: Reply | None = None, model: str = "fake-judge",
-                 snapshot: str = "fake-judge-2024-08-06", usage: Usage = Usage(100, 20), **model_args: Any) -> None:
+                 snapshot: str = "fake-judge-2024-08-06", usage: Usage | None = None, **model_args: Any) -> None:
         super().__init__(None, model=model, **model_args)
         self.replies = list(replies)
         self.default = default
         self.snapshot = snapshot
-        self.usage = usage
+        self.usage = usage or Usage(100, 20)
         self.requests: list[Request] = []
         self.generate_calls = 0
 
@@ -48,3 +49,22 @@ class FakeJudgeModel(ModelAdapter):
                 yield Generation(**{**reply.__dict__, "request_id": request.id})
             else:
                 yield Generation(request_id=request.id, text=reply, usage=self.usage, model=self.snapshot)
+
+
+def register_fake_judge(monkeypatch: Any, name: str, reply: Reply) -> list[Request]:
+    """Register a :class:`FakeJudgeModel` answering ``reply`` under model name ``name`` (undone after the test).
+
+    Returns the shared list every instance records its requests in, so a CLI test can count them.
+    """
+    from mmlongbench_write.registry import Entry, models
+
+    requests: list[Request] = []
+
+    class RegisteredFake(FakeJudgeModel):
+        def __init__(self, runtime: Any = None, **model_args: Any) -> None:
+            super().__init__(default=reply, model=str(model_args.pop("model", name)), **model_args)
+            self.requests = requests
+
+    models.names()  # load the built-ins first so they cannot overwrite the fake later
+    monkeypatch.setitem(models._entries, name, Entry(name, RegisteredFake, "test fake judge"))
+    return requests

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from mmlongbench_write.judges.agreement import (
     agreement,
     format_agreement,
@@ -41,7 +40,7 @@ def test_mean_shift() -> None:
 
 
 def scores(values: list[int]) -> dict[str, int]:
-    return dict(zip(DIMENSION_KEYS, values))
+    return dict(zip(DIMENSION_KEYS, values, strict=True))
 
 
 def test_perfect_agreement_and_constant_shift() -> None:

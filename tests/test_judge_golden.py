@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from mmlongbench_write.judges.quality import QualityJudge
-from mmlongbench_write.schema import ImageRef, JudgeInput, Sample
 from fake_models import FakeJudgeModel
+from mmlongbench_write.judges.quality import QualityJudge
+
+from mmlongbench_write.schema import ImageRef, JudgeInput, Sample
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -63,7 +63,7 @@ def test_quality_request_custom_template_golden(tmp_path: Path) -> None:
 
 
 def test_pairwise_request_golden() -> None:
-    from mmlongbench_write.judges.pairwise import PairwiseJudge, PairInput
+    from mmlongbench_write.judges.pairwise import PairInput, PairwiseJudge
 
     judge = PairwiseJudge(FakeJudgeModel(), cache_mode="off")
     item = golden_item()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from mmlongbench_write.judges.parsing import (
     DIMENSION_KEYS,
     JudgeReplyError,
@@ -24,7 +23,7 @@ def reply(**overrides: object) -> str:
 
 def test_valid_json() -> None:
     parsed = parse_quality_reply(reply())
-    assert parsed.scores == dict(zip(DIMENSION_KEYS, [5, 4, 4, 3, 5, 4]))
+    assert parsed.scores == dict(zip(DIMENSION_KEYS, [5, 4, 4, 3, 5, 4], strict=True))
     assert parsed.analysis == "solid but uneven"
 
 

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-
-from mmlongbench_write.judges.pairwise import PairInput, PairwiseJudge, combine, summarize, wilson_interval
-from mmlongbench_write.schema import ImageRef, Request, Sample
 from fake_models import FakeJudgeModel
+from mmlongbench_write.judges.pairwise import PairInput, PairwiseJudge, combine, summarize, wilson_interval
+
+from mmlongbench_write.schema import ImageRef, Request, Sample
 
 
 def pairs(n: int = 10) -> list[PairInput]:

@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-
-from mmlongbench_write.errors import ConfigError
+from fake_models import FakeJudgeModel
 from mmlongbench_write.judges.base import JudgeOptions
 from mmlongbench_write.judges.quality import QualityJudge, prompt_hash
+
+from mmlongbench_write.errors import ConfigError
 from mmlongbench_write.schema import Generation, ImagePart, ImageRef, JudgeInput, Sample, TextPart, Usage
-from fake_models import FakeJudgeModel
 
 GOOD = json.dumps({"analysis": "clear and accurate", "Relevance": 5, "Accuracy": 4, "Coherence": 4, "Clarity": 3,
                    "Breadth and Depth": 5, "Reading Experience": 4})

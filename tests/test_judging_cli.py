@@ -1,0 +1,111 @@
+"""``mmlw pairwise`` and ``mmlw judge-agreement`` on stored runs, with registered fake judge models."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import typer
+from fake_models import register_fake_judge
+from mmlongbench_write.judges.parsing import DIMENSIONS
+from typer.testing import CliRunner
+
+from mmlongbench_write.cli import judging
+from mmlongbench_write.schema import Request
+
+
+def app() -> typer.Typer:
+    application = typer.Typer()
+    judging.register(application)
+    return application
+
+
+def make_run(root: Path, run_id: str, responses: dict[str, str], stored: int | None = None) -> Path:
+    """A finished run on the bundled mini data: images are found again by re-loading ``mini``."""
+    from mmlongbench_write.data import load_samples
+
+    path = root / run_id
+    path.mkdir(parents=True)
+    (path / "run.json").write_text(json.dumps({"run_id": run_id, "label": run_id.upper(), "config": {"data": "mini"},
+                                               "dataset": {"source": "mini"}}))
+    rows = []
+    for sample in load_samples("mini").samples:
+        row = {**sample.to_dict(), "response": responses.get(sample.id, "plain text"), "error": None}
+        if stored is not None:
+            row["quality_scores"] = {key: stored for key, _ in DIMENSIONS}
+        rows.append(row)
+    (path / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def scores_from_response(offset: int):  # noqa: ANN201 - test helper
+    """A quality judge scoring every dimension with the digit in the response, plus ``offset``."""
+
+    def reply(request: Request) -> str:
+        n = int(re.search(r"quality (\d)", request.messages[0].text).group(1)) + offset  # type: ignore[union-attr]
+        return json.dumps({"analysis": "ok", **{name: n for _, name in DIMENSIONS}})
+
+    return reply
+
+
+def test_pairwise_cli_first_position_bias_is_a_tie(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    requests = register_fake_judge(monkeypatch, "biased-judge", '{"analysis": "first", "winner": "A"}')
+    run_a, run_b = make_run(tmp_path, "run-a", {}), make_run(tmp_path, "run-b", {})
+    out = tmp_path / "out"
+    out.mkdir()
+    result = CliRunner().invoke(app(), ["pairwise", str(run_a), str(run_b), "--judge-model", "biased-judge",
+                                        "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "pairwise-run-a-vs-run-b.json").read_text())
+    assert data["type"] == "pairwise" and data["n"] == 12 and data["ties"] == 12 and data["a_wins"] == 0
+    assert data["a"] == {"run_id": "run-a", "label": "RUN-A"} and data["judge"]["model"] == "biased-judge"
+    assert len(requests) == 24 and all(len(r.images) >= 1 for r in requests)  # the images reached the judge
+    assert all(r.images[0].data for r in requests)
+    assert "ties" in result.output
+
+
+def test_pairwise_cli_budget_stops_cleanly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    register_fake_judge(monkeypatch, "gpt-4o-2024-08-06-fake", '{"winner": "B"}')
+    run_a, run_b = make_run(tmp_path, "a", {}), make_run(tmp_path, "b", {})
+    out = tmp_path / "pw.json"
+    # fake usage 100 in / 20 out per request at gpt-4o prices = 0.00045 USD; 2 requests per pair
+    result = CliRunner().invoke(app(), ["pairwise", str(run_a), str(run_b), "--judge-model", "gpt-4o-2024-08-06-fake",
+                                        "--concurrency", "2", "--max-cost", "0.004", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert 0 < data["n"] < 12 and "stopped" in data and data["cost"]["spent_usd"] <= 0.004
+
+
+def test_judge_agreement_cli_reports_shift(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    register_fake_judge(monkeypatch, "judge-a", scores_from_response(0))
+    register_fake_judge(monkeypatch, "judge-b", scores_from_response(1))
+    from mmlongbench_write.data import load_samples
+
+    ids = [s.id for s in load_samples("mini").samples]
+    run = make_run(tmp_path, "r", {sid: f"quality {1 + i % 4}" for i, sid in enumerate(ids)})
+    out = tmp_path / "agreement.json"
+    result = CliRunner().invoke(app(), ["judge-agreement", str(run), "--judges", "judge-a,judge-b", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["n"] == 12 and data["failures"] == {"a": 0, "b": 0}
+    for dim in data["dimensions"].values():
+        assert dim["spearman"] == pytest.approx(1.0) and dim["shift"] == pytest.approx(1.0)
+    assert "Reading Experience" in result.output and data["judges"]["b"]["model"] == "judge-b"
+
+
+def test_judge_agreement_against_stored_scores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    register_fake_judge(monkeypatch, "judge-a", scores_from_response(0))
+    run = make_run(tmp_path, "r", {}, stored=4)
+    monkeypatch.setattr(judging, "judged_rows", lambda r, limit=None: [
+        {**row, "response": "quality 4"} for row in r.samples])
+    result = CliRunner().invoke(app(), ["judge-agreement", str(run), "--judges", "stored,judge-a"])
+    assert result.exit_code == 0, result.output
+    assert "judge agreement on 12 responses" in result.output and "+0.00" in result.output
+
+
+def test_judge_agreement_needs_two_judges(tmp_path: Path) -> None:
+    run = make_run(tmp_path, "r", {})
+    result = CliRunner().invoke(app(), ["judge-agreement", str(run), "--judges", "only-one"])
+    assert result.exit_code != 0 and "expected two judges" in str(result.exception)
