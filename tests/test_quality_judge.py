@@ -183,3 +183,33 @@ def test_registered_as_quality() -> None:
     from mmlongbench_write.registry import judges
 
     assert judges.get("quality") is QualityJudge
+
+
+@pytest.mark.api
+def test_quality_judge_through_openai_loopback_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The real ``openai`` adapter against a loopback server: images sent in order, settings, snapshot, retry."""
+    pytest.importorskip("openai")
+    import servers
+    from mmlongbench_write.model_adapters.base import ModelSpec, RuntimeOptions
+    from servers import FakeAPIServer, Fault
+
+    replies = iter(["Here you go: " + MISSING, "```json\n" + GOOD + "\n```"])
+    monkeypatch.setattr(servers, "filler", lambda n: next(replies))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with FakeAPIServer() as server:
+        server.add_faults(Fault.status_code(500))
+        options = JudgeOptions(model=ModelSpec("openai", {"model": "gpt-4o-2024-08-06", "base_url": server.openai_url}),
+                               runtime=RuntimeOptions(max_retries=2), cache_dir=str(tmp_path), seed=3)
+        judge = QualityJudge.from_options(options)
+        try:
+            [j] = list(judge.judge([item()]))
+        finally:
+            judge.close()
+        bodies = [r.body for r in server.requests]
+    assert j.ok and round(j.score or 0, 2) == 79.17 and j.attempts == 2
+    assert j.identity["snapshot"] == "gpt-4o-2024-08-06-snapshot" and "sk-test" not in json.dumps(j.to_dict())
+    last = bodies[-1]
+    assert last["temperature"] == 0.5 and last["max_tokens"] == 1024 and last["seed"] == 1003
+    content = last["messages"][0]["content"]
+    assert [p["type"] for p in content] == ["image_url", "image_url", "text"]
+    assert "Write a 500-word story" in content[-1]["text"]
