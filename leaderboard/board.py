@@ -196,7 +196,7 @@ def build_board(
                     kind="reported",
                     results=row["results"],
                     setting=row["setting"],
-                    judge=f"paper ({row['source']})",
+                    judge=row["source"],
                 )
             )
     return sorted(entries, key=sort_key)

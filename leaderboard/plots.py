@@ -67,6 +67,12 @@ def plot_length_scatter(runs: Sequence[StoredRun]) -> Figure | None:
     ax.plot([lo, hi], [lo, hi], "k--", linewidth=1, label="y = x")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    from matplotlib.ticker import FuncFormatter
+
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    for axis in (ax.xaxis, ax.yaxis):  # 2000 rather than 2x10^3
+        axis.set_major_formatter(plain)
+        axis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if str(v)[0] in "25" else ""))
     ax.set_xlabel("required length (words)")
     ax.set_ylabel("output length (words)")
     ax.set_title("Output length vs required length")

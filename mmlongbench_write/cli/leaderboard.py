@@ -32,9 +32,10 @@ def _resolve_runs(runs: list[str] | None, *, allow_empty: bool = False) -> list[
 
 
 def _print_rich(entries: list[Any]) -> None:
-    from mmlongbench_write.leaderboard.tables import sections
     from rich.console import Console
     from rich.table import Table
+
+    from mmlongbench_write.leaderboard.tables import sections
 
     console = Console()
     for sec in sections(entries):
@@ -121,7 +122,6 @@ def compare(
     import json
 
     from mmlongbench_write.leaderboard.compare import compare_runs, to_markdown
-
     from mmlongbench_write.runstore import find_runs, load_run
 
     if fmt not in ("md", "json"):
@@ -156,7 +156,6 @@ def plot(
 ) -> None:
     """Draw one of the report's figures for papers and slides (matplotlib)."""
     from mmlongbench_write.leaderboard.plots import save_plot
-
     from mmlongbench_write.runstore import find_runs, load_run
 
     found = find_runs(runs)
