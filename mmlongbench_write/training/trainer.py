@@ -150,7 +150,7 @@ def common_args(settings: TrainSettings) -> dict[str, Any]:
         "per_device_train_batch_size": settings.batch_size,
         "gradient_accumulation_steps": settings.grad_accum,
         "lr_scheduler_type": settings.lr_scheduler,
-        "warmup_ratio": settings.warmup_ratio,
+        "warmup_steps": settings.warmup_ratio,  # transformers 5: a float in [0, 1) is a ratio of all steps
         "bf16": use_bf16(settings),
         "use_cpu": use_cpu(settings),
         "seed": settings.seed,
