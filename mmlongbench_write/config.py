@@ -28,7 +28,8 @@ RUNTIME_FIELDS = frozenset(
 )
 
 #: Fields that only change the verdicts, not the generations: a new judge re-judges the same run.
-JUDGE_FIELDS = frozenset({"judges", "judge_model", "judge_model_args", "judge_prompt", "judge_samples"})
+JUDGE_FIELDS = frozenset({"judges", "judge_model", "judge_model_args", "judge_prompt", "judge_samples",
+                          "judge_gen_kwargs", "judge_max_attempts"})
 
 _SECRET_ARG = re.compile(r"(api[_-]?key|secret|token|password)$", re.IGNORECASE)
 CACHE_MODES = ("off", "read", "write", "readwrite")
@@ -60,6 +61,8 @@ class EvalConfig:
     judge_model_args: dict[str, Any] = field(default_factory=dict)
     judge_prompt: str | None = None
     judge_samples: int = 1
+    judge_gen_kwargs: dict[str, Any] = field(default_factory=dict)
+    judge_max_attempts: int = 3
     # runtime
     output: str = "runs"
     run_id: str | None = None
@@ -102,6 +105,8 @@ class EvalConfig:
             raise ConfigError("--concurrency and --batch-size must be at least 1")
         if self.judge_samples < 1:
             raise ConfigError("--judge-samples must be at least 1")
+        if self.judge_max_attempts < 1:
+            raise ConfigError("--judge-max-attempts must be at least 1")
         if self.shard is not None:
             parse_shard(self.shard)
 

@@ -66,9 +66,11 @@ def build_plan(config: EvalConfig, gen_base: GenerationConfig) -> Plan:
     if config.limit is not None:
         items = items[: config.limit]
     if not items:
+        hint = (f"; {data.unclassified} samples have no recognisable task: use --tasks custom"
+                if data.unclassified else "")
         raise ConfigError(
             f"no samples to evaluate: data {config.data!r} has {len(data.samples)} samples, none selected by "
-            f"--tasks {config.tasks}" + (f" and --shard {config.shard}" if config.shard else "")
+            f"--tasks {config.tasks}" + (f" and --shard {config.shard}" if config.shard else "") + hint
         )
     dataset = {**data.summary(), "n_selected": len(items)}
     return Plan(items, dataset)

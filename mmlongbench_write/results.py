@@ -74,12 +74,27 @@ def run_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def cost_estimate(meta: dict[str, Any], totals: dict[str, Any]) -> dict[str, Any]:
+    """Estimated USD of the run's generations and judgements (None where a model has no known price)."""
+    from .pricing import estimate_cost, load_price_table
+
+    table = load_price_table((meta.get("config") or {}).get("prices"))
+    model = str((meta.get("model") or {}).get("model") or "")
+    judge_model = str(((meta.get("judges") or {}).get("quality") or {}).get("model") or "")
+    generation = estimate_cost(model, Usage(**totals["usage"]), table) if model else None
+    judging = estimate_cost(judge_model, Usage(**totals["judge_usage"]), table) if judge_model else None
+    known = [c for c in (generation, judging) if c is not None]
+    return {"generation_usd": generation, "judge_usd": judging, "total_usd": sum(known) if known else None,
+            "note": "list prices; cached responses cost nothing and are not counted"}
+
+
 def write_final(run_dir: Path, samples: list[Sample], state: JournalState, meta: dict[str, Any]) -> dict[str, Any]:
     """Write ``samples.jsonl`` and ``results.json`` atomically; return the results."""
     from .leaderboard.aggregate import aggregate_samples
 
     rows = [sample_row(s, state) for s in samples]
     write_jsonl(run_dir / SAMPLES, rows)
-    results = {**meta, **run_totals(rows), "scores": aggregate_samples(rows)}
+    totals = run_totals(rows)
+    results = {**meta, **totals, "cost": cost_estimate(meta, totals), "scores": aggregate_samples(rows)}
     atomic_write_json(run_dir / RESULTS, results)
     return results

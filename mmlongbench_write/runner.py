@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import EvalConfig
 from .errors import BudgetExceeded, ConfigError
@@ -28,6 +28,9 @@ from .results import write_final
 from .runstore import JOURNAL, RUN_JSON, Journal, JournalState, atomic_write_json
 from .schema import Generation, JudgeInput, Request
 from .textstats import strip_think
+
+if TYPE_CHECKING:
+    from .pricing import Budget
 
 log = logging.getLogger("mmlw")
 
@@ -90,6 +93,7 @@ def build_judges(config: EvalConfig, runtime: RuntimeOptions) -> list[Judge]:
         runtime=runtime,
         cache_mode=config.cache,
         cache_dir=config.cache_dir,
+        extra={"judge_gen_kwargs": dict(config.judge_gen_kwargs), "max_attempts": config.judge_max_attempts},
     )
     return [judge_registry.get(name).from_options(options) for name in config.judge_names]
 
@@ -132,8 +136,9 @@ def evaluate(config: EvalConfig, progress: Progress | None = _stderr) -> RunOutc
     meta = run.open(meta)
     state = Journal.replay(run.path / JOURNAL)
     journal = Journal(run.path / JOURNAL)
-    generated = judged = 0
+    generated_before = len(state.generations)
     stopped: str | None = None
+    budget = make_budget(config)
     try:
         if config.stage != "judge":
             todo = [item.request for item in plan.items if item.sample.id not in state.generations]
@@ -141,17 +146,22 @@ def evaluate(config: EvalConfig, progress: Progress | None = _stderr) -> RunOutc
             if todo:
                 with build_adapter(config, spec, runtime) as adapter:
                     meta["model"] = {**adapter.identity(), "preset": spec.preset}
-                    generated = generate_all(adapter, todo, journal, state, say, budget=make_budget(config))
+                    generate_all(adapter, todo, journal, state, say, budget=budget)
         for judge in judges:
-            judged += judge_all(judge, plan, state, journal, say)
+            judge_all(judge, plan, state, journal, say, budget=budget, chunk_size=config.concurrency)
     except BudgetExceeded as exc:
         stopped = str(exc)
         say(f"stopped: {exc}; re-run the same command (with a higher --max-cost) to resume")
     finally:
         journal.close()
+        for judge in judges:
+            judge.close()
+    if budget is not None:
+        meta["budget"] = budget.summary()
     results = finalize(run.path, plan, state, meta, stopped)
-    reused = len(plan.items) - generated
-    return RunOutcome(run.path, results, generated, judged, reused, stopped)
+    generated = len(state.generations) - generated_before
+    reused = len(state.generations) - generated
+    return RunOutcome(run.path, results, generated, journal.written["judgement"], reused, stopped)
 
 
 def finalize(run_dir: Path, plan: Plan, state: JournalState, meta: dict[str, Any], stopped: str | None) -> dict:
@@ -159,11 +169,13 @@ def finalize(run_dir: Path, plan: Plan, state: JournalState, meta: dict[str, Any
     meta = {**meta, "status": "stopped" if stopped else ("incomplete" if missing else "complete"),
             "finished_at": _now()}
     atomic_write_json(run_dir / RUN_JSON, meta)
-    results_meta = {k: meta[k] for k in ("run_id", "label", "model", "judges", "length_formula", "dataset", "status")}
+    keys = ("run_id", "label", "model", "judges", "length_formula", "dataset", "status", "config", "budget")
+    results_meta = {k: meta[k] for k in keys if k in meta}
     return write_final(run_dir, plan.samples, state, results_meta)
 
 
-def make_budget(config: EvalConfig) -> Any:
+def make_budget(config: EvalConfig) -> Budget | None:
+    """A spending tracker when ``--max-cost`` is set (prices from the built-in table or ``--prices``)."""
     if config.max_cost is None:
         return None
     from .pricing import Budget, load_price_table
@@ -172,11 +184,12 @@ def make_budget(config: EvalConfig) -> Any:
 
 
 def generate_all(adapter: ModelAdapter, requests: Sequence[Request], journal: Journal, state: JournalState,
-                 say: Progress, budget: Any = None) -> int:
+                 say: Progress, budget: Budget | None = None) -> int:
     """Generate ``requests``, journalling each result as it arrives. Returns how many succeeded.
 
-    With a budget, requests go out in chunks and the budget is consulted before each chunk, so the run
-    stops before it exceeds the limit rather than after.
+    With a budget, requests go out in chunks of ``--concurrency`` and the budget is consulted before each
+    chunk (the dearest request so far, or the price of ``max_new_tokens`` of output, times the chunk), so
+    the run stops before it exceeds the limit rather than after.
     """
     chunk = len(requests) if budget is None else max(1, adapter.runtime.concurrency)
     done = failed = 0
@@ -184,9 +197,12 @@ def generate_all(adapter: ModelAdapter, requests: Sequence[Request], journal: Jo
     model_name = adapter.model_name
     for offset in range(0, len(requests), chunk):
         part = requests[offset : offset + chunk]
-        if budget is not None and budget.would_exceed(budget.estimate_next(len(part))):
-            raise BudgetExceeded(f"--max-cost {budget.max_cost:.2f} USD would be exceeded "
-                                 f"(spent {budget.spent:.4f} USD)")
+        if budget is not None:
+            from .pricing import request_cost_bound
+
+            bound = max((request_cost_bound(model_name, 0, r.config.max_new_tokens or 0, budget.table) or 0.0)
+                        for r in part)
+            budget.check_next(len(part), bound)
         for generation in adapter.generate(part):
             journal.add_generation(generation)
             _record(state, generation)
@@ -218,8 +234,12 @@ def _report_progress(say: Progress, finished: int, total: int, started: float) -
         say(f"  {finished}/{total} done ({elapsed:.1f}s)")
 
 
-def judge_all(judge: Judge, plan: Plan, state: JournalState, journal: Journal, say: Progress) -> int:
-    """Judge every generated sample whose verdict in this judge's slot is missing or from another judge."""
+def judge_all(judge: Judge, plan: Plan, state: JournalState, journal: Journal, say: Progress,
+              budget: Budget | None = None, chunk_size: int = 8) -> int:
+    """Judge every generated sample whose verdict in this judge's slot is missing or from another judge.
+
+    With a budget, items go to the judge in chunks and the budget is consulted before each chunk.
+    """
     identity = judge.identity()
     items: list[JudgeInput] = []
     for item in plan.items:
@@ -235,12 +255,22 @@ def judge_all(judge: Judge, plan: Plan, state: JournalState, journal: Journal, s
     say(f"judging {len(items)} samples with {judge.name}")
     count = 0
     failures = 0
-    for verdict in judge.judge(items):
-        journal.add_judgement(verdict, slot=judge.name)
-        state.judgements.setdefault(verdict.sample_id, {})[judge.name] = verdict
-        count += 1
-        if not verdict.ok:
-            failures += 1
+    judge_model = str(identity.get("model") or judge.name)
+    chunk = len(items) if budget is None else max(1, chunk_size)
+    for offset in range(0, len(items), chunk):
+        if budget is not None:
+            from .pricing import request_cost_bound
+
+            bound = request_cost_bound(judge_model, 0, int(identity.get("max_new_tokens") or 0), budget.table)
+            budget.check_next(min(chunk, len(items) - offset), bound)
+        for verdict in judge.judge(items[offset : offset + chunk]):
+            journal.add_judgement(verdict, slot=judge.name)
+            state.judgements.setdefault(verdict.sample_id, {})[judge.name] = verdict
+            if budget is not None and (verdict.usage.input_tokens or verdict.usage.output_tokens):
+                budget.charge(judge_model, verdict.usage)
+            count += 1
+            if not verdict.ok:
+                failures += 1
     if failures:
         say(f"  {failures} judge failures ({judge.name}); they are excluded from S and counted")
     return count

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +75,7 @@ class Journal:
         self.path = path
         self._repair_tail()
         self._fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
+        self.written: Counter[str] = Counter()  # records appended by this session, per type
 
     def _repair_tail(self) -> None:
         """Cut a torn last line (crash mid-write) so the next record starts on a fresh line."""
@@ -90,6 +92,7 @@ class Journal:
         self._fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
         self._fh.flush()
         os.fsync(self._fh.fileno())
+        self.written[str(record["type"])] += 1
 
     def add_generation(self, generation: Generation) -> None:
         self.append({"type": "generation", "sample_id": generation.request_id, "generation": generation.to_dict()})

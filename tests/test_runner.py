@@ -165,3 +165,22 @@ def test_ruler_task_uses_temperature_09(tmp_path: Path) -> None:
 def test_secrets_in_model_args_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="environment"):
         config(tmp_path, model_args={"api_key": "sk-123"})
+
+
+def test_max_cost_stops_cleanly_before_the_limit_and_resumes(tmp_path: Path) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"scripted": {"input": 0, "output": 1000}}))  # $0.001 per output token
+    limited = config(tmp_path, model_args={"length_ratio": 1.0}, max_cost=5.0, prices=str(prices), concurrency=1,
+                     gen_kwargs={"max_new_tokens": 2500})
+    first = evaluate(limited, progress=None)
+    assert first.stopped_reason is not None and "cost limit" in first.stopped_reason
+    run = load_run(first.run_dir)
+    assert run.run["status"] == "stopped"
+    assert 0 < first.generated < 12
+    assert run.run["budget"]["spent_usd"] <= 5.0
+    assert first.results["cost"]["generation_usd"] == pytest.approx(run.run["budget"]["spent_usd"])
+    more = config(tmp_path, model_args={"length_ratio": 1.0}, max_cost=1000.0, prices=str(prices), concurrency=1,
+                  gen_kwargs={"max_new_tokens": 2500})
+    second = evaluate(more, progress=None)
+    assert second.stopped_reason is None and second.generated == 12 - first.generated
+    assert load_run(first.run_dir).run["status"] == "complete"

@@ -66,6 +66,10 @@ def register(app: typer.Typer) -> None:
                                          rich_help_panel=_JUDGE),
         judge_samples: int = typer.Option(None, "--judge-samples", help="judge each response k times",
                                           rich_help_panel=_JUDGE),
+        judge_gen_kwargs: str = typer.Option(None, "--judge-gen-kwargs", help="judge sampling, default "
+                                             "temperature=0.5,max_new_tokens=1024", rich_help_panel=_JUDGE),
+        judge_max_attempts: int = typer.Option(None, "--judge-max-attempts", help="tries per invalid judge reply "
+                                               "(default 3)", rich_help_panel=_JUDGE),
         concurrency: int = typer.Option(None, "--concurrency", help="API requests in flight (default 8)",
                                         rich_help_panel=_SPEED),
         batch_size: int = typer.Option(None, "--batch-size", help="local batch size (default 8)",
@@ -96,7 +100,9 @@ def register(app: typer.Typer) -> None:
             "captioner_args": parse_kv(captioner_args, flag="--captioner-args"), "skip_invalid": skip_invalid,
             "output": output, "run_id": run_id, "label": label, "stage": stage, "judges": _judge_list(judge),
             "judge_model": judge_model, "judge_model_args": parse_kv(judge_model_args, flag="--judge-model-args"),
-            "judge_prompt": judge_prompt, "judge_samples": judge_samples, "concurrency": concurrency,
+            "judge_prompt": judge_prompt, "judge_samples": judge_samples,
+            "judge_gen_kwargs": parse_kv(judge_gen_kwargs, flag="--judge-gen-kwargs"),
+            "judge_max_attempts": judge_max_attempts, "concurrency": concurrency,
             "batch_size": batch_size, "requests_per_minute": rpm, "tokens_per_minute": tpm,
             "max_retries": max_retries, "timeout_s": timeout, "cache": cache, "cache_dir": cache_dir,
             "max_cost": max_cost, "prices": prices,
@@ -120,6 +126,8 @@ def register(app: typer.Typer) -> None:
         judge_model_args: str = typer.Option(None, "--judge-model-args"),
         judge_prompt: str = typer.Option(None, "--judge-prompt"),
         judge_samples: int = typer.Option(None, "--judge-samples"),
+        judge_gen_kwargs: str = typer.Option(None, "--judge-gen-kwargs"),
+        judge_max_attempts: int = typer.Option(None, "--judge-max-attempts"),
         data_columns: str = typer.Option(None, "--data-columns", help="for a predictions file: field=column"),
         output: str = typer.Option(None, "--output", help="runs folder for a predictions file (default runs/)"),
         concurrency: int = typer.Option(None, "--concurrency"),
@@ -133,7 +141,9 @@ def register(app: typer.Typer) -> None:
         overrides = {
             "judges": _judge_list(judge), "judge_model": judge_model,
             "judge_model_args": parse_kv(judge_model_args, flag="--judge-model-args") or None,
-            "judge_prompt": judge_prompt, "judge_samples": judge_samples, "concurrency": concurrency,
+            "judge_prompt": judge_prompt, "judge_samples": judge_samples,
+            "judge_gen_kwargs": parse_kv(judge_gen_kwargs, flag="--judge-gen-kwargs") or None,
+            "judge_max_attempts": judge_max_attempts, "concurrency": concurrency,
             "cache": cache, "cache_dir": cache_dir, "max_cost": max_cost,
         }
         columns = parse_kv(data_columns, flag="--data-columns", convert=False)
