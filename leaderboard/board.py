@@ -126,6 +126,18 @@ def stored_aggregate(results: dict[str, Any] | None) -> dict[str, Any] | None:
     return None
 
 
+def _load_summary(path: Path) -> StoredRun:
+    """``run.json`` + ``results.json`` only, when the latter holds the aggregate (fast); else the full run."""
+    try:
+        run = json.loads((path / "run.json").read_text(encoding="utf-8"))
+        results = json.loads((path / "results.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return load_run(path)
+    if stored_aggregate(results) is None or not isinstance(run, dict):
+        return load_run(path)
+    return StoredRun(path=path, run=run, samples=[], results=results)
+
+
 def entry_from_run(run: StoredRun, *, n_boot: int = 1000, seed: int = 0, recompute: bool = False) -> Entry:
     stored = None if recompute else stored_aggregate(run.results)
     if stored is not None:
@@ -178,9 +190,14 @@ def build_board(
     n_boot: int = 1000,
     seed: int = 0,
     recompute: bool = False,
+    with_samples: bool = False,
 ) -> list[Entry]:
-    """Entries for every run under ``paths`` (plus reported rows), sorted by S then S_l."""
-    runs = [load_run(p) for p in find_runs(paths)]
+    """Entries for every run under ``paths`` (plus reported rows), sorted by S then S_l.
+
+    ``with_samples`` loads every run's ``samples.jsonl`` (the HTML report's plots and drill-down need
+    them); without it, runs whose ``results.json`` holds the aggregate are read without their samples.
+    """
+    runs = [load_run(p) if with_samples or recompute else _load_summary(p) for p in find_runs(paths)]
     entries = [entry_from_run(r, n_boot=n_boot, seed=seed, recompute=recompute) for r in runs]
     check_judges(entries, allow_mixed=allow_mixed_judges)
     labels = [e.label for e in entries]

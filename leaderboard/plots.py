@@ -78,7 +78,7 @@ def plot_length_scatter(runs: Sequence[StoredRun]) -> Figure | None:
     ax.set_title("Output length vs required length")
     ax.legend(fontsize=7, loc="upper left")
     ax.grid(True, which="major", alpha=0.3)
-    fig.tight_layout()
+    fig.tight_layout(pad=0.6)
     return fig
 
 
@@ -107,7 +107,7 @@ def plot_ruler(runs: Sequence[StoredRun]) -> Figure | None:
     ax.set_title("LongWrite-V-Ruler")
     ax.legend(fontsize=7)
     ax.grid(True, alpha=0.3)
-    fig.tight_layout()
+    fig.tight_layout(pad=0.6)
     return fig
 
 
@@ -150,7 +150,7 @@ def plot_tasks(runs: Sequence[StoredRun]) -> Figure | None:
         ax.set_title(f"{metric} per task")
         ax.grid(True, axis="y", alpha=0.3)
     axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
+    fig.tight_layout(pad=0.6)
     return fig
 
 
@@ -180,7 +180,7 @@ def plot_dimensions(runs: Sequence[StoredRun]) -> Figure | None:
     ax.set_title("Quality per dimension")
     ax.legend(fontsize=7)
     ax.grid(True, axis="y", alpha=0.3)
-    fig.tight_layout()
+    fig.tight_layout(pad=0.6)
     return fig
 
 
@@ -218,7 +218,7 @@ def plot_winrate(pairwise: Sequence[dict[str, Any]]) -> Figure | None:
     ax.set_xlabel("opponent")
     ax.set_title("Pairwise win rate (row beats column)")
     fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
+    fig.tight_layout(pad=0.6)
     return fig
 
 

@@ -76,7 +76,8 @@ def leaderboard(
 
     paths = _resolve_runs(runs, allow_empty=reported)
     entries = build_board(
-        paths, reported=reported, allow_mixed_judges=allow_mixed_judges, seed=seed, recompute=recompute
+        paths, reported=reported, allow_mixed_judges=allow_mixed_judges, seed=seed, recompute=recompute,
+        with_samples=fmt == "html",
     )
     if not any(not e.reported for e in entries) and not reported:
         raise MMLWError(f"no run directories found under {', '.join(paths)}")
