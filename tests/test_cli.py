@@ -135,3 +135,15 @@ def test_custom_jsonl_with_other_columns_and_no_images(tmp_path: Path) -> None:
 
 def test_python_dash_m_is_the_same_cli() -> None:
     assert "Usage" in mmlw("--help").stdout
+
+
+def test_a_run_stopped_by_its_budget_exits_3_and_resumes(tmp_path: Path) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"scripted": {"input": 0, "output": 1000}}))
+    args = ["eval", "--model", "scripted", "--output", str(tmp_path / "runs"), "--cache", "off", "--prices",
+            str(prices), "--concurrency", "1", "--gen-kwargs", "max_new_tokens=2500"]
+    stopped = mmlw(*args, "--max-cost", "5")
+    assert stopped.returncode == 3, stopped.stderr
+    assert "re-run" in stopped.stderr and "Traceback" not in stopped.stderr
+    resumed = mmlw(*args, "--max-cost", "100")
+    assert resumed.returncode == 0, resumed.stderr

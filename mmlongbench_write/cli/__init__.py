@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: runs the app, printing user errors as one line (exit 2) instead of a traceback."""
     app = build_app()
     try:
-        app(args=argv, standalone_mode=False)
+        # outside standalone mode click returns (instead of raising) the code of a typer.Exit
+        code = app(args=argv, standalone_mode=False)
     except MMLWError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
@@ -62,3 +63,5 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(exc, click.exceptions.Abort):
             sys.exit(1)
         raise
+    if isinstance(code, int) and code:
+        sys.exit(code)
