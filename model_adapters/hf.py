@@ -79,11 +79,11 @@ class HFAdapter(ModelAdapter):
         self.device: Any = None
 
     # ---------------------------------------------------------------- loading
-    def identity(self) -> dict[str, Any]:
-        ident = super().identity()
-        if self.model_args["pretrained"] == TINY_MODEL_ALIAS:
-            ident["model"] = TINY_MODEL_NAME  # the alias, never the cache path on this machine
-        return ident
+    @property
+    def model_name(self) -> str:
+        """The ``pretrained`` arg; the tiny model's preset name, never its cache path on this machine."""
+        name = str(self.model_args["pretrained"])
+        return TINY_MODEL_NAME if name == TINY_MODEL_ALIAS else name
 
     def _checkpoint_path(self) -> str:
         """Where ``from_pretrained`` loads from; fails with one line when that cannot work."""

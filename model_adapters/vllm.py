@@ -31,6 +31,7 @@ from mmlongbench_write.schema import FinishReason, Generation, GenerationConfig,
 
 from .base import ModelAdapter, RuntimeOptions
 from .chat_format import chunked, group_by_config, openai_style_messages
+from .tiny import TINY_MODEL_ALIAS, TINY_MODEL_NAME, ensure_tiny_model
 
 DEFAULT_MAX_TOKENS = 8192
 DEFAULT_CHUNK_SIZE = 256
@@ -139,6 +140,11 @@ class VLLMAdapter(ModelAdapter):
         self.llm: Any = None
         self._sampling_fields: frozenset[str] | None = None
 
+    @property
+    def model_name(self) -> str:
+        name = str(self.model_args.get("pretrained") or self.model_args.get("model"))
+        return TINY_MODEL_NAME if name == TINY_MODEL_ALIAS else name
+
     def start(self, requests: Sequence[Request]) -> None:
         """Start the engine (once), sized for ``requests``; one-line :class:`AdapterError` when it cannot."""
         if self.llm is not None:
@@ -154,6 +160,8 @@ class VLLMAdapter(ModelAdapter):
         if not torch.cuda.is_available():
             raise AdapterError("the vllm adapter needs a CUDA GPU and none is available; use --model hf on CPU")
         kwargs = engine_kwargs(self.model_args, requests)
+        if kwargs["model"] == TINY_MODEL_ALIAS:
+            kwargs["model"] = str(ensure_tiny_model())
         try:
             self.llm = vllm.LLM(**kwargs)
         except (OSError, ValueError, RuntimeError) as exc:

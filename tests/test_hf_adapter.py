@@ -144,7 +144,7 @@ def test_tiny_preset_end_to_end(tiny_model_dir: Path, tmp_path: Path, monkeypatc
     model = create_model(spec)
     request = Request("r", (Message.user(_image("red"), "Describe."),), spec.gen_defaults)
     (g,) = list(model.generate([request]))
-    assert g.ok and 16 <= g.usage.output_tokens <= 64
+    assert g.ok and 16 <= g.usage.output_tokens <= 64 and g.model == "tiny-random-qwen2.5-vl"
     identity = model.identity()
     assert identity["model"] == "tiny-random-qwen2.5-vl"
     assert str(tmp_path) not in repr(identity)
@@ -181,3 +181,18 @@ def test_bad_args_are_config_errors(tiny_model_dir: Path) -> None:
         HFAdapter(pretrained=str(tiny_model_dir), dtype="float8")
     with pytest.raises(ConfigError, match="pretrained"):
         HFAdapter()
+
+
+def test_gpu_smoke_script_refuses_without_cuda() -> None:
+    import subprocess
+
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA GPU is present")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "gpu_smoke.py"
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "gpu_smoke: no CUDA GPU is visible (torch.cuda.is_available() is False); run this on a GPU machine"
+    )
