@@ -83,7 +83,10 @@ def run_local(settings: TrainSettings) -> dict[str, object]:
 
     out = Path(settings.output)
     out.mkdir(parents=True, exist_ok=True)
-    if int(os.environ.get("RANK", "0")) == 0:
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        print(f"mmlw train: rank {rank}/{world} starting", file=sys.stderr, flush=True)
+    if rank == 0:
         settings.save(out / SETTINGS_FILE)
     return run_training(settings)
 

@@ -1,0 +1,110 @@
+"""A trained tiny checkpoint evaluates with `mmlw eval --model hf` as is; multi-process launching works."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from training_helpers import revision_dir, sft_file
+
+from mmlongbench_write.cli import main
+from mmlongbench_write.training.launch import (
+    ACCELERATE_CONFIGS,
+    LAUNCHED_ENV,
+    launch_command,
+    materialize_config,
+    needs_launch,
+    shipped_config,
+)
+from mmlongbench_write.training.metrics import read_metrics
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+MMLW = ROOT / ".venv" / "bin" / "mmlw"
+CPU_FLAGS = ["--lr", "1e-3", "--batch-size", "2", "--no-bf16", "--cpu", "--warmup-ratio", "0",
+             "--max-length", "2048"]
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {**os.environ, "MMLW_CACHE_DIR": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1",
+           "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    env.pop(LAUNCHED_ENV, None)
+    return env
+
+
+def test_trained_checkpoint_evaluates_with_mmlw_eval(tmp_path: Path, tiny_model_dir: Path) -> None:
+    out = tmp_path / "sft-ckpt"
+    main(["train", "sft", "--model", str(tiny_model_dir), "--data", str(sft_file(tmp_path, n=2)), "--output",
+          str(out), "--max-steps", "2", *CPU_FLAGS])
+    runs = tmp_path / "runs"
+    result = subprocess.run(
+        [str(MMLW), "eval", "--model", "hf", "--model-args", f"pretrained={out}", "--data", "mini", "--limit", "2",
+         "--judge", "length", "--gen-kwargs", "max_new_tokens=8,min_new_tokens=4", "--output", str(runs)],
+        capture_output=True, text=True, env=_env(tmp_path), timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    samples = list(runs.rglob("samples.jsonl"))
+    assert len(samples) == 1
+    rows = [json.loads(line) for line in samples[0].read_text().splitlines()]
+    assert len(rows) == 2
+    for row in rows:
+        assert row["error"] is None and row["finish_reason"] in {"stop", "length"} and row["prediction"]
+        assert row["length_score"] is not None
+
+
+def test_shipped_accelerate_configs(tmp_path: Path) -> None:
+    for name in ACCELERATE_CONFIGS:
+        config = yaml.safe_load(shipped_config(name).read_text())
+        assert config["distributed_type"] in {"DEEPSPEED", "FSDP"}
+        materialized = yaml.safe_load(materialize_config(name, tmp_path, num_processes=4).read_text())
+        assert materialized["num_processes"] == 4
+        if name != "fsdp":
+            ds_file = Path(materialized["deepspeed_config"]["deepspeed_config_file"])
+            assert ds_file.is_absolute() and ds_file.is_file()
+            stage = json.loads(ds_file.read_text())["zero_optimization"]["stage"]
+            assert stage == (2 if name == "zero2" else 3)
+    assert "offload_param" in json.loads((shipped_config("zero3").parent / "zero3-offload.json").read_text())[
+        "zero_optimization"]
+
+
+def test_launch_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = tmp_path / "train_settings.json"
+    cmd = launch_command(settings, nproc=2, accelerate_config=None)
+    assert cmd[1:7] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m"]
+    assert cmd[-2:] == ["mmlongbench_write.training.launch", str(settings)]
+    acc = launch_command(settings, nproc=8, accelerate_config="zero3")
+    assert acc[1:5] == ["-m", "accelerate.commands.launch", "--config_file", str(tmp_path / "accelerate-zero3.yaml")]
+    monkeypatch.delenv(LAUNCHED_ENV, raising=False)
+    assert needs_launch(2, None) and needs_launch(None, "fsdp") and not needs_launch(1, None)
+    monkeypatch.setenv(LAUNCHED_ENV, "1")  # a worker never launches again
+    assert not needs_launch(2, "zero3")
+
+
+def test_two_process_dpo_with_torchrun(tmp_path: Path, tiny_model_dir: Path) -> None:
+    pairs = tmp_path / "pairs.jsonl"
+    main(["data", "iterdpo-pairs", "--revisions", str(revision_dir(tmp_path)), "--output", str(pairs),
+          "--skip-identical"])
+    out = tmp_path / "ddp-out"
+    result = subprocess.run(
+        [str(MMLW), "train", "dpo", "--model", str(tiny_model_dir), "--iterdpo", str(pairs), "--output", str(out),
+         "--max-steps", "2", "--nproc", "2", "--batch-size", "1", *CPU_FLAGS[2:]],
+        capture_output=True, text=True, env=_env(tmp_path), timeout=400)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = read_metrics(out)
+    assert [m["step"] for m in metrics] == [1, 2] and all("reward_margin" in m for m in metrics)
+    settings = json.loads((out / "train_settings.json").read_text())
+    assert settings["kind"] == "dpo" and settings["data"] == [str(pairs)]
+    assert (out / "model.safetensors").is_file() and (out / "preprocessor_config.json").is_file()
+    # both ranks ran: each logs its rank at start (see mmlongbench_write.training.launch)
+    assert "rank 0/2" in result.stdout + result.stderr and "rank 1/2" in result.stdout + result.stderr
+
+
+def test_module_entry_requires_a_settings_file() -> None:
+    result = subprocess.run([sys.executable, "-m", "mmlongbench_write.training.launch"], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2 and "usage" in result.stderr
