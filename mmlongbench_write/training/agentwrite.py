@@ -104,7 +104,7 @@ class _RowState:
             "plan": self.plan,
             "sections": [
                 {"outline": s.outline, "target_words": s.target_words, "text": t, "words": word_count(t)}
-                for s, t in zip(self.sections, self.texts)
+                for s, t in zip(self.sections, self.texts, strict=True)
             ],
             "output": final,
             "output_words": word_count(final),
