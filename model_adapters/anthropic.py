@@ -66,7 +66,7 @@ class AnthropicAdapter(APIAdapter):
     default_key_env = "ANTHROPIC_API_KEY"
 
     def build_params(self, request: Request) -> dict[str, Any]:
-        """The keyword arguments of ``messages.create`` for one request."""
+        """The JSON body of one Messages API call (``GenerationConfig.extra`` keys pass through)."""
         cfg = request.config
         system, messages = to_anthropic(request.messages)
         params: dict[str, Any] = {
@@ -76,11 +76,10 @@ class AnthropicAdapter(APIAdapter):
         }
         if system:
             params["system"] = system
-        # sampling keys travel in the body: newer SDKs dropped them from the typed signature, the API keeps them
+        # newer SDKs dropped the sampling keys from the typed signature; the API still takes them
         sampling = {"temperature": cfg.temperature, "top_p": cfg.top_p, "top_k": cfg.top_k}
-        body = {k: v for k, v in sampling.items() if v is not None} | dict(cfg.extra)
-        if body:
-            params["extra_body"] = body
+        params.update({k: v for k, v in sampling.items() if v is not None})
+        params.update({k: v for k, v in cfg.extra.items() if k not in ("model", "messages")})
         return params
 
     def _make_client(self, api_key: str) -> Any:
@@ -94,19 +93,27 @@ class AnthropicAdapter(APIAdapter):
         )
 
     async def _call(self, client: Any, request: Request) -> Generation:
-        response = await client.messages.create(**self.build_params(request))
-        blocks = getattr(response, "content", None)
-        if blocks is None:
-            raise MalformedResponse("reply has no content")
-        thinking = "".join(getattr(b, "thinking", "") or "" for b in blocks if getattr(b, "type", "") == "thinking")
-        text = "".join(getattr(b, "text", "") or "" for b in blocks if getattr(b, "type", "") == "text")
-        if thinking:
-            text = f"<think>{thinking}</think>\n{text}"
-        usage = getattr(response, "usage", None)
-        return Generation(
-            request_id=request.id,
-            text=text,
-            finish_reason=finish_reason(getattr(response, "stop_reason", None)),
-            usage=Usage(int(getattr(usage, "input_tokens", 0) or 0), int(getattr(usage, "output_tokens", 0) or 0)),
-            model=getattr(response, "model", None) or self.model_name,
-        )
+        # the SDK's low-level post, read as plain JSON (see the openai adapter for why)
+        reply = await client.post("/v1/messages", cast_to=dict[str, Any], body=self.build_params(request))
+        return parse_reply(request.id, reply, self.model_name)
+
+
+def parse_reply(request_id: str, reply: Any, model_name: str) -> Generation:
+    """A Messages API JSON reply as a Generation; :class:`MalformedResponse` when it is not one."""
+    blocks = reply.get("content") if isinstance(reply, dict) else None
+    if not isinstance(blocks, list):
+        raise MalformedResponse("reply has no content list")
+    text = "".join(str(b.get("text") or "") for b in blocks if isinstance(b, dict) and b.get("type") == "text")
+    thinking = "".join(
+        str(b.get("thinking") or "") for b in blocks if isinstance(b, dict) and b.get("type") == "thinking"
+    )
+    if thinking:  # extended thinking: kept, marked to be stripped before counting
+        text = f"<think>{thinking}</think>\n{text}"
+    usage = reply.get("usage") or {}
+    return Generation(
+        request_id=request_id,
+        text=text,
+        finish_reason=finish_reason(reply.get("stop_reason")),
+        usage=Usage(int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0)),
+        model=reply.get("model") or model_name,
+    )

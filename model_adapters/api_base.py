@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import email.utils
+import json
 import os
 import queue
 import random
@@ -147,6 +148,12 @@ class APIAdapter(ModelAdapter):
         self.retry_base_s = float(model_args.get("retry_base_s", 1.0))
         self.retry_max_s = float(model_args.get("retry_max_s", 60.0))
         self._secret: str | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
+        self._client: Any = None
+        self._client_key: str | None = None
+        self._rpm: TokenBucket | None = None
+        self._tpm: TokenBucket | None = None
 
     # -- subclass hooks ------------------------------------------------------------------------
     @abstractmethod
@@ -194,18 +201,7 @@ class APIAdapter(ModelAdapter):
         api_key = self._api_key()
         out: queue.Queue[Any] = queue.Queue()
         stop = threading.Event()
-        loop_box: dict[str, Any] = {}
-
-        def runner() -> None:
-            try:
-                asyncio.run(self._run_all(requests, api_key, out, stop, loop_box))
-            except BaseException as exc:  # noqa: BLE001 - hand every failure to the consumer thread
-                out.put(_Fatal(exc))
-            finally:
-                out.put(_DONE)
-
-        thread = threading.Thread(target=runner, name=f"mmlw-{self.adapter_name}", daemon=True)
-        thread.start()
+        future = asyncio.run_coroutine_threadsafe(self._drive(requests, api_key, out, stop), self._event_loop())
         try:
             while True:
                 item = out.get()
@@ -214,29 +210,65 @@ class APIAdapter(ModelAdapter):
                 if isinstance(item, _Fatal):
                     raise item.error
                 yield item
-        finally:
+        finally:  # also when the consumer stops early: cancel what is in flight, start nothing new
             stop.set()
-            loop, task = loop_box.get("loop"), loop_box.get("task")
-            if loop is not None and task is not None and thread.is_alive():
+            future.cancel()
+            try:
+                future.result(timeout=30)
+            except BaseException:  # noqa: BLE001 - already reported through the queue, or cancelled
+                pass
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        """The adapter's own event loop, in a daemon thread; kept across calls with its HTTP client."""
+        if self._loop is None or self._loop.is_closed():
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=loop.run_forever, name=f"mmlw-{self.adapter_name}", daemon=True)
+            thread.start()
+            self._loop, self._loop_thread = loop, thread
+        return self._loop
+
+    def close(self) -> None:
+        """Close the HTTP client and stop the event loop thread."""
+        loop, thread = self._loop, self._loop_thread
+        if loop is None or loop.is_closed():
+            return
+        if self._client is not None:
+            close = getattr(self._client, "close", None)
+            if close is not None:
                 try:
-                    loop.call_soon_threadsafe(task.cancel)
-                except RuntimeError:  # loop already closed
+                    asyncio.run_coroutine_threadsafe(close(), loop).result(timeout=10)
+                except Exception:  # noqa: BLE001 - closing is best effort
                     pass
-            thread.join(timeout=30)
+            self._client = None
+        loop.call_soon_threadsafe(loop.stop)
+        if thread is not None:
+            thread.join(timeout=10)
+        loop.close()
+        self._loop = self._loop_thread = None
+
+    async def _drive(self, requests: list[Request], api_key: str, out: queue.Queue[Any], stop: threading.Event) -> None:
+        try:
+            await self._run_all(requests, api_key, out, stop)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - hand every failure to the consumer thread
+            out.put(_Fatal(exc))
+        finally:
+            out.put(_DONE)
 
     async def _run_all(
-        self, requests: list[Request], api_key: str, out: queue.Queue[Any], stop: threading.Event, box: dict[str, Any]
+        self, requests: list[Request], api_key: str, out: queue.Queue[Any], stop: threading.Event
     ) -> None:
-        box["loop"] = asyncio.get_running_loop()
-        box["task"] = asyncio.current_task()
-        client = self._make_client(api_key)
+        if self._client is None or self._client_key != api_key:
+            self._client = self._make_client(api_key)
+            self._client_key = api_key
+        client = self._client
         rt = self.runtime
-        rpm = (
-            TokenBucket(rt.requests_per_minute, max(1.0, rt.requests_per_minute / 60))
-            if rt.requests_per_minute
-            else None
-        )
-        tpm = TokenBucket(rt.tokens_per_minute) if rt.tokens_per_minute else None
+        if self._rpm is None and rt.requests_per_minute:
+            self._rpm = TokenBucket(rt.requests_per_minute, max(1.0, rt.requests_per_minute / 60))
+        if self._tpm is None and rt.tokens_per_minute:
+            self._tpm = TokenBucket(rt.tokens_per_minute)
+        rpm, tpm = self._rpm, self._tpm
         pending: asyncio.Queue[Request] = asyncio.Queue()
         for request in requests:
             pending.put_nowait(request)
@@ -256,12 +288,6 @@ class APIAdapter(ModelAdapter):
             for w in workers:
                 w.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
-            close = getattr(client, "close", None)
-            if close is not None:
-                try:
-                    await close()
-                except Exception:  # noqa: BLE001 - closing is best effort
-                    pass
 
     async def _with_retries(
         self, client: Any, request: Request, rpm: TokenBucket | None, tpm: TokenBucket | None
@@ -327,7 +353,7 @@ class APIAdapter(ModelAdapter):
             if status in _RETRY_STATUS or status >= 500:
                 return "retry", f"HTTP {status}: {message}", parse_retry_after(headers)
             return "fail", f"HTTP {status} (request rejected, not retried): {message}", None
-        if isinstance(exc, TransientError | ValueError):  # JSONDecodeError is a ValueError
+        if isinstance(exc, TransientError | json.JSONDecodeError | UnicodeDecodeError):
             return "retry", f"malformed response ({name}): {message}", None
         if "Timeout" in name or isinstance(exc, asyncio.TimeoutError | TimeoutError):
             return "retry", f"timed out after {self.runtime.timeout_s:g}s ({name})", None

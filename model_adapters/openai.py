@@ -69,7 +69,7 @@ class OpenAIAdapter(APIAdapter):
         return "max_completion_tokens" if _NEW_TOKEN_PARAM.match(self.model_name) else "max_tokens"
 
     def build_params(self, request: Request) -> dict[str, Any]:
-        """The keyword arguments of ``chat.completions.create`` for one request."""
+        """The JSON body of one chat-completions call (``GenerationConfig.extra`` keys pass through)."""
         cfg = request.config
         params: dict[str, Any] = {
             "model": self.model_name,
@@ -83,13 +83,11 @@ class OpenAIAdapter(APIAdapter):
             params["top_p"] = cfg.top_p
         if cfg.seed is not None:
             params["seed"] = cfg.seed
-        extra_body = dict(cfg.extra)
         if cfg.top_k is not None:  # not an OpenAI parameter; vLLM/SGLang servers accept it
-            extra_body.setdefault("top_k", cfg.top_k)
+            params["top_k"] = cfg.top_k
         if cfg.min_new_tokens is not None:
-            extra_body.setdefault("min_tokens", cfg.min_new_tokens)
-        if extra_body:
-            params["extra_body"] = extra_body
+            params["min_tokens"] = cfg.min_new_tokens
+        params.update({k: v for k, v in cfg.extra.items() if k not in ("model", "messages")})
         return params
 
     def _make_client(self, api_key: str) -> Any:
@@ -103,22 +101,33 @@ class OpenAIAdapter(APIAdapter):
         )
 
     async def _call(self, client: Any, request: Request) -> Generation:
-        response = await client.chat.completions.create(**self.build_params(request))
-        choices = getattr(response, "choices", None)
-        if not choices or getattr(choices[0], "message", None) is None:
-            raise MalformedResponse("reply has no choices[0].message")
-        message = choices[0].message
-        text = message.content if message.content is not None else getattr(message, "refusal", None)
-        if text is None:
-            raise MalformedResponse("reply has no message content")
-        reasoning = getattr(message, "reasoning_content", None) or (message.model_extra or {}).get("reasoning_content")
-        if reasoning:  # DeepSeek-R1 style: keep the thinking, marked so it is stripped before counting
-            text = f"<think>{reasoning}</think>\n{text}"
-        usage = getattr(response, "usage", None)
-        return Generation(
-            request_id=request.id,
-            text=text,
-            finish_reason=finish_reason(choices[0].finish_reason),
-            usage=Usage(int(getattr(usage, "prompt_tokens", 0) or 0), int(getattr(usage, "completion_tokens", 0) or 0)),
-            model=getattr(response, "model", None) or self.model_name,
-        )
+        # The SDK's low-level post: the same client, auth, errors and timeouts as ``chat.completions.create``
+        # without its per-call walk over the image-heavy params and its model construction, which cost
+        # milliseconds of CPU per request and so cap concurrency. The reply is read as plain JSON.
+        reply = await client.post("/chat/completions", cast_to=dict[str, Any], body=self.build_params(request))
+        return parse_reply(request.id, reply, self.model_name)
+
+
+def parse_reply(request_id: str, reply: Any, model_name: str) -> Generation:
+    """A chat-completions JSON reply as a Generation; :class:`MalformedResponse` when it is not one."""
+    try:
+        choice = reply["choices"][0]
+        message = choice["message"]
+    except (KeyError, IndexError, TypeError):
+        raise MalformedResponse("reply has no choices[0].message") from None
+    text = message.get("content")
+    if text is None:
+        text = message.get("refusal")
+    if not isinstance(text, str):
+        raise MalformedResponse("reply has no message content")
+    reasoning = message.get("reasoning_content") or message.get("reasoning")
+    if isinstance(reasoning, str) and reasoning:  # DeepSeek-R1 style: kept, marked to be stripped before counting
+        text = f"<think>{reasoning}</think>\n{text}"
+    usage = reply.get("usage") or {}
+    return Generation(
+        request_id=request_id,
+        text=text,
+        finish_reason=finish_reason(choice.get("finish_reason")),
+        usage=Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)),
+        model=reply.get("model") or model_name,
+    )

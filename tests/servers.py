@@ -194,6 +194,10 @@ class _Handler(BaseHTTPRequestHandler):
     owner: FakeAPIServer
     protocol_version = "HTTP/1.1"
 
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence stderr access logs
         pass
 
@@ -261,8 +265,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(data)))
             for key, value in extra.items():
                 self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
+            # headers and body in one write: two small writes meet Nagle + delayed ACK (a 40 ms stall)
+            self._headers_buffer.append(b"\r\n" + data)
+            self.flush_headers()
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 

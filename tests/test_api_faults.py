@@ -172,3 +172,31 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after({"retry-after": "soon"}) is None
     future = email.utils.formatdate(time.time() + 30, usegmt=True)
     assert 28 <= (parse_retry_after({"retry-after": future}) or 0) <= 31
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_valid_json_of_the_wrong_shape_is_malformed(kind: str, server: FakeAPIServer) -> None:
+    server.add_faults(Fault.status_code(200, body='{"unexpected": true}'))
+    [gen] = make(kind, server, max_retries=0).generate(reqs())
+    assert not gen.ok and "malformed" in (gen.error or "") and gen.text == ""
+
+
+def test_close_stops_the_loop_and_a_new_call_starts_again(server: FakeAPIServer) -> None:
+    adapter = make("openai", server)
+    assert [g.ok for g in adapter.generate(reqs(2))] == [True, True]
+    loop_thread = adapter._loop_thread
+    adapter.close()
+    assert loop_thread is not None and not loop_thread.is_alive()
+    assert [g.ok for g in adapter.generate(reqs(1))] == [True]
+    adapter.close()
+
+
+def test_reasoning_is_kept_inside_think_tags() -> None:
+    from mmlongbench_write.model_adapters.anthropic import parse_reply as parse_anthropic
+    from mmlongbench_write.model_adapters.openai import parse_reply as parse_openai
+
+    reply = {"choices": [{"message": {"content": "Answer.", "reasoning_content": "Let me think."}}], "model": "r1"}
+    gen = parse_openai("x", reply, "fallback")
+    assert gen.text == "<think>Let me think.</think>\nAnswer." and gen.model == "r1" and gen.finish_reason == "unknown"
+    blocks = {"content": [{"type": "thinking", "thinking": "Hmm."}, {"type": "text", "text": "Done."}]}
+    assert parse_anthropic("x", blocks, "m").text == "<think>Hmm.</think>\nDone."
