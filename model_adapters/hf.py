@@ -27,7 +27,7 @@ from typing import Any
 
 from mmlongbench_write.errors import AdapterError, ConfigError
 from mmlongbench_write.registry import register_model
-from mmlongbench_write.schema import Generation, GenerationConfig, Request, Usage
+from mmlongbench_write.schema import FinishReason, Generation, GenerationConfig, Request, Usage
 
 from .base import ModelAdapter, RuntimeOptions
 from .chat_format import chunked, group_by_config, hf_chat_messages
@@ -218,7 +218,7 @@ class HFAdapter(ModelAdapter):
             end = next((j for j, t in enumerate(tokens) if t in eos_ids), None)
             n = len(tokens) if end is None else end + 1
             text = self.tokenizer.decode(tokens[:n], skip_special_tokens=True)
-            finish = "length" if end is None and n >= max_new else "stop"
+            finish: FinishReason = "length" if end is None and n >= max_new else "stop"
             usage = Usage(int(inputs["attention_mask"][i].sum()), n)
             results.append(
                 Generation(request_id=request.id, text=text, finish_reason=finish, usage=usage, model=self.model_name)

@@ -94,7 +94,7 @@ def _build_tokenizer() -> Any:
     tok.train_from_iterator(_CORPUS, trainer=trainer)
     tok.add_special_tokens(SPECIAL_TOKENS)
     hf_tok = tok_cls(
-        tokenizer_object=tok, unk_token=None, bos_token=None, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+        tokenizer_object=tok, unk_token=None, bos_token=None, eos_token="<|im_end|>", pad_token="<|endoftext|>",  # type: ignore[arg-type]
         model_max_length=32768,
     )  # fmt: skip
     hf_tok.add_special_tokens({"additional_special_tokens": SPECIAL_TOKENS[1:]})
@@ -147,7 +147,7 @@ def load_processor(path: str | Path, **kwargs: Any) -> Any:
             raise
         first_error = exc
     try:
-        return image_only_processor_class().from_pretrained(path, **kwargs)
+        return image_only_processor_class().from_pretrained(path, **kwargs)  # type: ignore[attr-defined]
     except Exception:
         raise first_error from None
 
@@ -175,7 +175,7 @@ def _build_processor(tokenizer: Any) -> Any:
     if transformers.__version__.startswith("4.") or tv:
         from transformers import Qwen2VLImageProcessor as ImgProc
     else:  # transformers 5 without torchvision: the PIL backend
-        from transformers import Qwen2VLImageProcessorPil as ImgProc
+        from transformers import Qwen2VLImageProcessorPil as ImgProc  # type: ignore[assignment]
     image_processor = ImgProc(
         min_pixels=_MIN_PIXELS, max_pixels=_MAX_PIXELS, patch_size=14, temporal_patch_size=2, merge_size=2
     )

@@ -53,7 +53,7 @@ def sampling_kwargs(config: GenerationConfig, allowed_extra: frozenset[str] | se
     -> ``min_tokens``; ``extra`` keys pass through when ``SamplingParams`` has such a field.
     """
     kwargs: dict[str, Any] = {
-        "temperature": float(config.temperature) if config.is_sampled else 0.0,
+        "temperature": float(config.temperature or 0.0) if config.is_sampled else 0.0,
         "max_tokens": int(config.max_new_tokens or DEFAULT_MAX_TOKENS),
     }
     if config.is_sampled:
@@ -151,7 +151,7 @@ class VLLMAdapter(ModelAdapter):
             return
         try:
             import torch
-            import vllm
+            import vllm  # type: ignore[import-not-found]
         except ImportError as exc:
             raise AdapterError(
                 f"the vllm adapter needs vLLM on a CUDA machine ({exc.name} is not installed): "
@@ -181,7 +181,7 @@ class VLLMAdapter(ModelAdapter):
                 yield from self._generate_chunk(chunk)
 
     def _generate_chunk(self, chunk: list[Request]) -> Iterator[Generation]:
-        from vllm import SamplingParams
+        from vllm import SamplingParams  # type: ignore[import-not-found]
 
         params = SamplingParams(**sampling_kwargs(chunk[0].config, self._sampling_fields))
         start = time.perf_counter()
