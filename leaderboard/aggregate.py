@@ -66,7 +66,7 @@ def _group_stats(
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for metric in METRICS:
-        values = [m[metric] for m in metrics if m[metric] is not None]
+        values = [v for v in (m[metric] for m in metrics) if v is not None]
         out[metric] = mean_with_ci(values, n_boot=n_boot, seed=seed, key=f"{key}/{metric}")
     words = [float(r["word_count"]) for r in rows if isinstance(r.get("word_count"), (int, float))]
     out["mean_word_count"] = round(sum(words) / len(words), 2) if words else None

@@ -85,8 +85,11 @@ def compare_runs(
     rows: list[dict[str, Any]] = []
     for group, key, ids in groups:
         for metric in metrics:
-            pairs = [(b_metrics[s][metric], n_metrics[s][metric]) for s in ids]
-            pairs = [(b, n) for b, n in pairs if b is not None and n is not None]
+            pairs: list[tuple[float, float]] = []
+            for s in ids:
+                b_val, n_val = b_metrics[s][metric], n_metrics[s][metric]
+                if b_val is not None and n_val is not None:
+                    pairs.append((b_val, n_val))
             d = paired_diff_ci(
                 [p[0] for p in pairs],
                 [p[1] for p in pairs],

@@ -145,8 +145,9 @@ def _plots(entries: Sequence[Entry], pairwise: Sequence[dict[str, Any]]) -> list
 class _Thumbs:
     """Small JPEG thumbnails of readable source images, deduplicated by hash, within a byte budget."""
 
-    def __init__(self, budget: int = THUMB_BUDGET_BYTES) -> None:
+    def __init__(self, budget: int = THUMB_BUDGET_BYTES, known: dict[str, bytes] | None = None) -> None:
         self.budget = budget
+        self.known = known or {}  # sha256 -> image bytes we can regenerate (the bundled mini set)
         self.uris: dict[str, str] = {}
         self.failed: set[str] = set()
 
@@ -154,12 +155,14 @@ class _Thumbs:
         sha = str(ref.get("sha256") or "")
         if sha in self.uris:
             return sha
-        if not sha or sha in self.failed or self.budget <= 0 or not ref.get("source"):
+        if not sha or sha in self.failed or self.budget <= 0:
             return None
-        src = Path(str(ref["source"]))
-        candidates = [src] if src.is_absolute() else [src, run_dir / src]
-        path = next((p for p in candidates if p.is_file()), None)
-        uri = self._encode(path) if path else None
+        source: Path | bytes | None = self.known.get(sha)
+        if source is None and ref.get("source"):
+            src = Path(str(ref["source"]))
+            candidates = [src] if src.is_absolute() else [src, run_dir / src]
+            source = next((p for p in candidates if p.is_file()), None)
+        uri = self._encode(source) if source is not None else None
         if uri is None:
             self.failed.add(sha)
             return None
@@ -168,20 +171,35 @@ class _Thumbs:
         return sha
 
     @staticmethod
-    def _encode(path: Path) -> str | None:
+    def _encode(source: Path | bytes) -> str | None:
         try:
             import io
 
             from PIL import Image
 
-            with Image.open(path) as im:
-                im = im.convert("RGB")
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as opened:
+                im = opened.convert("RGB")
                 im.thumbnail(THUMB_SIZE)
                 buf = io.BytesIO()
                 im.save(buf, format="JPEG", quality=70)
         except Exception:  # unreadable or not an image: show the hash instead
             return None
         return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _mini_images(entries: Sequence[Entry]) -> dict[str, bytes]:
+    """Images of the bundled mini set by hash, when a run used it (they are drawn, not stored)."""
+    if not any(e.run and (e.run.run.get("dataset") or {}).get("source") == "mini" for e in entries):
+        return {}
+    import hashlib
+
+    try:
+        from mmlongbench_write.data.mini import mini_raw_data
+
+        rows = mini_raw_data().rows
+    except Exception:  # the report must not fail over thumbnails
+        return {}
+    return {hashlib.sha256(b).hexdigest(): b for row in rows for b in row["images"] if isinstance(b, bytes)}
 
 
 def _clip(text: str, max_bytes: int) -> tuple[str, bool]:
@@ -251,7 +269,7 @@ def build_html(
     entries: Sequence[Entry], *, pairwise: Sequence[dict[str, Any]] = (), title: str = "MMLongBench-Write leaderboard"
 ) -> str:
     """The whole report as one HTML string."""
-    thumbs = _Thumbs()
+    thumbs = _Thumbs(known=_mini_images(entries))
     figures = _plots(entries, pairwise)
     runs_html = drilldown(entries, thumbs)
     n_measured = sum(1 for e in entries if not e.reported)

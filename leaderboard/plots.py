@@ -125,7 +125,7 @@ def _grouped_bars(
 def plot_tasks(runs: Sequence[StoredRun]) -> Figure | None:
     """Mean S_l and S_q per task, one bar per run."""
     plt = _mpl()
-    tasks = sorted({r.get("task") for run in runs for r in run.samples if r.get("task")})
+    tasks = sorted({str(r["task"]) for run in runs for r in run.samples if r.get("task")})
     if not tasks:
         return None
     metric_series: dict[str, list[tuple[str, list[float | None]]]] = {"S_l": [], "S_q": []}
@@ -134,8 +134,9 @@ def plot_tasks(runs: Sequence[StoredRun]) -> Figure | None:
         for r in run.samples:
             m = sample_metrics(r)
             for metric in ("S_l", "S_q"):
-                if r.get("task") in per and m[metric] is not None:
-                    per[r["task"]][metric].append(m[metric])
+                value = m[metric]
+                if r.get("task") in per and value is not None:
+                    per[str(r["task"])][metric].append(value)
         for metric in ("S_l", "S_q"):
             vals = [sum(per[t][metric]) / len(per[t][metric]) if per[t][metric] else None for t in tasks]
             metric_series[metric].append((label, vals))

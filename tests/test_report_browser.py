@@ -20,6 +20,7 @@ from mmlongbench_write.cli import main
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 N_REPORTED = 13
+N_MEASURED = 6
 
 
 def _images(tmp_path: Path) -> list[str]:
@@ -43,6 +44,10 @@ def report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     make_run(runs, label="short", per_task=2, length_ratio=0.5, seed=1, judge_failures=1, image_sources=sources)
     make_run(runs, label="long", per_task=2, length_ratio=1.7, seed=2)
     make_run(runs, label="good-ruler", ruler=True, seed=3)
+    # two real runs of the bundled mini set (scripted model, length judge): thumbnails of the mini images
+    for ratio in ("1.0", "0.5"):
+        main(["eval", "--model", "scripted", "--model-args", f"length_ratio={ratio}", "--data", "mini",
+              "--output", str(runs), "--label", f"scripted-mini-x{ratio}"])
     pair = {
         "type": "pairwise",
         "a": {"run_id": "x", "label": "good"},
@@ -81,7 +86,7 @@ def test_report_is_self_contained(report: Path) -> None:
     text = report.read_text(encoding="utf-8")
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text), "no external resources"
     assert "<script src" not in text and "<link" not in text
-    assert text.count('<tr class="measured"') >= 4 and text.count('<tr class="reported"') == N_REPORTED
+    assert text.count('<tr class="measured"') >= N_MEASURED and text.count('<tr class="reported"') == N_REPORTED
     assert text.count('class="plot"') == 5  # scatter, ruler, tasks, dimensions, win rate
     assert "data:image/jpeg;base64," in text  # thumbnails of readable source images
     assert '<details class="sample">' in text and "truncated</span>" in text and "judge failed" in text
@@ -123,7 +128,7 @@ def test_report_in_chromium(report: Path) -> None:
             page.wait_for_load_state("load")
 
             rows = page.locator("#leaderboard tbody tr")
-            assert rows.count() == 4 + N_REPORTED
+            assert rows.count() == N_MEASURED + N_REPORTED
             assert page.locator("#leaderboard tbody tr.reported").count() == N_REPORTED
             assert "reported" in page.locator("#leaderboard tbody tr.reported").first.inner_text()
 
@@ -136,7 +141,7 @@ def test_report_in_chromium(report: Path) -> None:
 
             page.click("#leaderboard thead th:has-text('S_l') >> nth=0")
             s_l = [v for v in column("S_l") if v is not None]
-            assert s_l == sorted(s_l, reverse=True) and len(s_l) == 4 + N_REPORTED
+            assert s_l == sorted(s_l, reverse=True) and len(s_l) == N_MEASURED + N_REPORTED
             page.click("#leaderboard thead th:has-text('S_l') >> nth=0")
             s_l_up = [v for v in column("S_l") if v is not None]
             assert s_l_up == sorted(s_l) and s_l_up != s_l
@@ -151,16 +156,15 @@ def test_report_in_chromium(report: Path) -> None:
             widths = page.eval_on_selector_all("img.plot", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
             assert all(w > 0 for w in widths), widths
 
-            page.locator("details.run").first.evaluate("d => d.open = true")
-            sample = page.locator("details.run").first.locator("details.sample").first
-            sample.evaluate("d => d.open = true")
+            mini = page.locator("details.run", has_text="scripted-mini-x1.0")
+            mini.evaluate("d => d.open = true")
+            mini.locator("details.sample").first.evaluate("d => d.open = true")
             page.wait_for_function(
                 "() => [...document.querySelectorAll('details.sample[open] img[data-sha]')]"
                 ".some(i => i.complete && i.naturalWidth > 0)"
             )
 
             ARTIFACTS.mkdir(exist_ok=True)
-            page.locator("details.run").first.evaluate("d => d.open = false")
             page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
             assert not [u for u in requests if not u.startswith(("file:", "data:"))], requests
         finally:
