@@ -31,6 +31,28 @@ def _resolve_runs(runs: list[str] | None, *, allow_empty: bool = False) -> list[
     return [DEFAULT_RUNS]
 
 
+def _compact(headers: list[str], rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
+    """Terminal form of the main table: each bin's S_l and S_q in one column, the CI on its own line."""
+    out_h: list[str] = []
+    keep: list[tuple[int, int | None]] = []
+    i = 0
+    while i < len(headers):
+        h = headers[i]
+        if h.startswith("S_l [") and i + 1 < len(headers) and headers[i + 1].startswith("S_q ["):
+            out_h.append("S_l/S_q " + h[4:])
+            keep.append((i, i + 1))
+            i += 2
+        else:
+            out_h.append(h)
+            keep.append((i, None))
+            i += 1
+    out_rows = []
+    for row in rows:
+        cells = [row[a] if b is None else f"{row[a]}/{row[b]}" for a, b in keep]
+        out_rows.append([c.replace(" [", "\n[") for c in cells])
+    return out_h, out_rows
+
+
 def _print_rich(entries: list[Any]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -38,12 +60,13 @@ def _print_rich(entries: list[Any]) -> None:
     from mmlongbench_write.leaderboard.tables import sections
 
     console = Console()
-    for sec in sections(entries):
+    for number, sec in enumerate(sections(entries)):
+        headers, rows = _compact(sec.headers, sec.rows) if number == 0 else (sec.headers, sec.rows)
         table = Table(title=sec.title, title_justify="left", caption=sec.note or None, caption_justify="left")
-        for h in sec.headers:
-            table.add_column(h, overflow="fold")
-        label_col = sec.headers.index("model")
-        for row in sec.rows:
+        for h in headers:
+            table.add_column(h, no_wrap=h in ("model", "#"))
+        label_col = headers.index("model")
+        for row in rows:
             table.add_row(*row, style="dim italic" if "reported)" in row[label_col] else None)
         console.print(table)
 
