@@ -21,7 +21,7 @@ from mmlongbench_write.model_adapters.base import ModelAdapter
 from mmlongbench_write.schema import GenerationConfig, ImagePart, ImageRef, Message, Request, TextPart
 from mmlongbench_write.textstats import strip_think, word_count
 
-from .dataio import finished_ids, load_images, read_input_rows, row_id, row_image_paths, row_instruction
+from .dataio import RowWriter, finished_ids, load_images, read_input_rows, row_id, row_image_paths, row_instruction
 
 PLAN_PROMPT = """I need you to help me break down the following long-form writing instruction into multiple \
 subtasks. Each subtask will guide the writing of one section of the text, and should include the main points \
@@ -150,8 +150,6 @@ def agentwrite(
     progress: Callable[[str], None] | None = None,
 ) -> AgentWriteReport:
     """Plan and write every row of ``input_path`` (``instruction`` + ``images``) into ``output_path``."""
-    from mmlongbench_write.runstore import Journal
-
     config = config or GenerationConfig()
     src = Path(input_path)
     out = Path(output_path)
@@ -168,7 +166,7 @@ def agentwrite(
         paths = row_image_paths(row, src.resolve().parent)
         states.append(_RowState(rid, row_instruction(row, str(src)), paths, load_images(paths, rid)))
 
-    journal = Journal(out)
+    journal = RowWriter(out)
     try:
         plans = _run_round(writer, {
             s.id: Request(f"{s.id}/plan", (s.message(PLAN_PROMPT.format(instruction=s.instruction)),), config)

@@ -58,3 +58,28 @@ def finished_ids(output: Path) -> set[str]:
     from mmlongbench_write.runstore import read_jsonl
 
     return {str(r["id"]) for r in read_jsonl(output) if "id" in r}
+
+
+class RowWriter:
+    """Appends finished rows to a jsonl, fsynced one by one; a torn last line (crash mid-write) is cut first."""
+
+    def __init__(self, path: Path) -> None:
+        import os
+
+        self._os = os
+        if path.exists():
+            data = path.read_bytes()
+            if data and not data.endswith(b"\n"):
+                with open(path, "r+b") as fh:
+                    fh.truncate(data.rfind(b"\n") + 1)
+        self._fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open while rows are written
+
+    def append(self, row: dict[str, Any]) -> None:
+        import json
+
+        self._fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        self._fh.flush()
+        self._os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        self._fh.close()
