@@ -133,3 +133,20 @@ def test_error_messages_are_scrubbed(server: FakeAPIServer) -> None:
     server.add_faults(Fault.status_code(400, body='{"error": {"message": "bad key ' + KEY + ' echoed"}}'))
     [gen] = adapter(server).generate([Request("r", (Message.user("hi"),))])
     assert not gen.ok and "400" in (gen.error or "") and KEY not in (gen.error or "")
+
+
+def test_listing_and_importing_adapters_imports_no_sdk() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from mmlongbench_write.registry import models\n"
+        "models.names()\n"
+        "import mmlongbench_write.model_adapters.openai, mmlongbench_write.model_adapters.anthropic\n"
+        "import mmlongbench_write.model_adapters.cache, mmlongbench_write.model_adapters.caption\n"
+        "print(sorted(m for m in ('openai', 'anthropic', 'torch') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
