@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -177,9 +178,10 @@ def normalize_row(row: dict[str, Any], kind: Kind, base: Path) -> dict[str, Any]
                 raise ValueError("a DPO row needs 'chosen' and 'rejected'")
             chosen, rejected = _turn_text(row["chosen"]), _turn_text(row["rejected"])
         else:
-            completion = row.get("output", row.get("completion", row.get("response")))
-            if not isinstance(completion, str):
+            answer = row.get("output", row.get("completion", row.get("response")))
+            if not isinstance(answer, str):
                 raise ValueError("an SFT row needs an 'output' (or 'completion'/'response') string")
+            completion = answer
     if not any(role == "user" for role, _ in turns):
         raise ValueError("row has no user turn")
     out: dict[str, Any] = {"images": images, "prompt": _messages(turns, len(images))}
@@ -192,7 +194,7 @@ def normalize_row(row: dict[str, Any], kind: Kind, base: Path) -> dict[str, Any]
 
 
 def load_training_rows(
-    paths: list[str | Path], kind: Kind, *, image_root: str | Path | None = None, max_images: int | None = None
+    paths: Sequence[str | Path], kind: Kind, *, image_root: str | Path | None = None, max_images: int | None = None
 ) -> tuple[list[dict[str, Any]], LoadReport]:
     """Read and normalize every row of ``paths``; rows that cannot be used are counted, not kept.
 
