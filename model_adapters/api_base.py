@@ -36,6 +36,8 @@ from .base import ModelAdapter, RuntimeOptions
 _FATAL_STATUS = {401: "authentication failed", 403: "permission denied", 404: "not found"}
 _RETRY_STATUS = {408, 409, 425, 429}
 _DONE = object()
+#: the longest a Retry-After is honoured for; a server asking for more is waited on this long, then retried
+MAX_RETRY_AFTER_S = 600.0
 
 
 class TransientError(Exception):
@@ -240,6 +242,7 @@ class APIAdapter(ModelAdapter):
                 except Exception:  # noqa: BLE001 - closing is best effort
                     pass
             self._client = None
+        self._rpm = self._tpm = None  # their locks belong to this loop
         loop.call_soon_threadsafe(loop.stop)
         if thread is not None:
             thread.join(timeout=10)
@@ -312,8 +315,9 @@ class APIAdapter(ModelAdapter):
                     raise
                 if verdict == "fail" or attempt == self.runtime.max_retries:
                     break
-                if wait is None:
+                if wait is None:  # exponential backoff with full jitter
                     wait = random.uniform(0, min(self.retry_max_s, self.retry_base_s * 2**attempt))
+                wait = min(wait, MAX_RETRY_AFTER_S)
                 await asyncio.sleep(wait)
                 continue
             if tpm is not None:

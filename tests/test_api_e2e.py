@@ -119,3 +119,33 @@ def test_wrong_key_stops_the_run_at_once(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "401" in output and "OPENAI_API_KEY" in output and "Traceback" not in output
     assert "sk-wrong-key-000" not in output
+
+
+def test_caption_llm_mode_through_the_cli(tmp_path: Path) -> None:
+    samples = load_samples("mini").samples[:3]
+    distinct_images = {img.sha256 for s in samples for img in s.images}
+    env = {
+        **os.environ,
+        "OPENAI_API_KEY": FAKE_KEY,
+        "ANTHROPIC_API_KEY": FAKE_KEY,
+        "MMLW_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    with FakeAPIServer(words=30) as server:
+        command = [
+            sys.executable, "-m", "mmlongbench_write", "eval",
+            "--model", "anthropic", "--model-args", f"model=claude-writer,base_url={server.anthropic_url}",
+            "--mode", "caption-llm",
+            "--captioner", "openai", "--captioner-args", f"model=gpt-captioner,base_url={server.openai_url}",
+            "--data", "mini", "--limit", "3", "--output", str(tmp_path / "runs"), "--run-id", "cap",
+        ]  # fmt: skip
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+        assert result.returncode == 0, result.stdout + result.stderr
+        captions = [r for r in server.requests if r.path.endswith("/chat/completions")]
+        writes = [r for r in server.requests if r.path.endswith("/messages")]
+    assert len(captions) == len(distinct_images)  # each image described once
+    assert all(any(p["type"] == "image_url" for p in r.body["messages"][0]["content"]) for r in captions)
+    assert len(writes) == 3
+    for r in writes:
+        assert all(p["type"] == "text" for m in r.body["messages"] for p in m["content"])
+        assert "[Image 1]" in r.prompt_text
+    assert FAKE_KEY not in result.stdout + result.stderr
