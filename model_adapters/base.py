@@ -8,9 +8,11 @@ at most what is in flight.
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from mmlongbench_write.errors import ConfigError
@@ -53,9 +55,17 @@ class ModelAdapter(ABC):
         return str(self.model_args.get("pretrained") or self.model_args.get("model") or self.adapter_name)
 
     def identity(self) -> dict[str, Any]:
-        """What determines outputs: adapter + model + output-changing args. Used in cache keys and run.json."""
+        """What determines outputs: adapter + model + output-changing args. Used in cache keys and run.json.
+
+        A ``pretrained`` that is a local directory also contributes a fingerprint of its files, so a
+        checkpoint retrained in place never hits responses cached for its previous weights.
+        """
         args = {k: v for k, v in sorted(self.model_args.items()) if k not in self.non_identity_args}
-        return {"adapter": self.adapter_name, "model": self.model_name, "args": args}
+        identity: dict[str, Any] = {"adapter": self.adapter_name, "model": self.model_name, "args": args}
+        checkpoint = local_checkpoint_fingerprint(self.model_args.get("pretrained"))
+        if checkpoint is not None:
+            identity["checkpoint"] = checkpoint
+        return identity
 
     @abstractmethod
     def generate(self, requests: Sequence[Request]) -> Iterator[Generation]:
@@ -74,6 +84,20 @@ class ModelAdapter(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def local_checkpoint_fingerprint(pretrained: object) -> str | None:
+    """Hash of the names, sizes and modification times of a local checkpoint's files (None if not local).
+
+    Cheap (no file is read) and errs on the safe side: a copy of the same weights counts as different.
+    """
+    if not isinstance(pretrained, str) or not pretrained or ":" in pretrained.split("/", 1)[0]:
+        return None
+    path = Path(pretrained).expanduser()
+    if not path.is_dir():
+        return None
+    stats = sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in path.iterdir() if f.is_file())
+    return hashlib.sha256(repr(stats).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
