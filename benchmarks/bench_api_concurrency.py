@@ -21,10 +21,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from mmlongbench_write.model_adapters.base import RuntimeOptions  # noqa: E402
-from mmlongbench_write.model_adapters.openai import OpenAIAdapter  # noqa: E402
 from servers import FakeAPIServer  # noqa: E402
 
+from mmlongbench_write.model_adapters.base import RuntimeOptions  # noqa: E402
+from mmlongbench_write.model_adapters.openai import OpenAIAdapter  # noqa: E402
 from mmlongbench_write.schema import GenerationConfig, ImagePart, Message, Request  # noqa: E402
 
 

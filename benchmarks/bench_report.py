@@ -16,9 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from runfactory import make_run  # noqa: E402
+
 from mmlongbench_write.leaderboard.board import build_board  # noqa: E402
 from mmlongbench_write.leaderboard.html_report import build_html  # noqa: E402
-from runfactory import make_run  # noqa: E402
 
 
 def _wall(cmd: list[str], cwd: Path) -> float:

@@ -21,10 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from mmlongbench_write.model_adapters.base import ModelAdapter, create_model
-
 from mmlongbench_write.errors import ConfigError
 from mmlongbench_write.kvstore import KVStore, default_cache_dir, stable_hash
+from mmlongbench_write.model_adapters.base import ModelAdapter, create_model
 from mmlongbench_write.schema import GenerationConfig, ImagePart, Message, Request, Sample, TextPart, Usage
 
 from .base import JudgeOptions

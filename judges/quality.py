@@ -27,10 +27,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from mmlongbench_write.model_adapters.base import ModelAdapter, ModelSpec, create_model, resolve_model_spec
-
 from mmlongbench_write.errors import ConfigError
 from mmlongbench_write.kvstore import KVStore, default_cache_dir, stable_hash
+from mmlongbench_write.model_adapters.base import ModelAdapter, ModelSpec, create_model, resolve_model_spec
 from mmlongbench_write.registry import register_judge
 from mmlongbench_write.schema import (
     GenerationConfig,

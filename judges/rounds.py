@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from mmlongbench_write.model_adapters.base import ModelAdapter
-
 from mmlongbench_write.errors import ConfigError
+from mmlongbench_write.model_adapters.base import ModelAdapter
 from mmlongbench_write.schema import ImageRef, Request, Usage
 
 from .parsing import JudgeReplyError

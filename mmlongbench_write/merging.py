@@ -34,7 +34,7 @@ def merge_runs(run_dirs: Sequence[Path], output: str, run_id: str | None = None)
         metas.append(json.loads((path / RUN_JSON).read_text(encoding="utf-8")))
     first = metas[0]
     shards: dict[str, Path] = {}
-    for path, meta in zip(run_dirs, metas):
+    for path, meta in zip(run_dirs, metas, strict=True):
         if _comparable(meta["config"]) != _comparable(first["config"]):
             differing = sorted(k for k in _comparable(meta["config"])
                                if meta["config"].get(k) != first["config"].get(k))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mmlongbench_write.errors import ConfigError
-from mmlongbench_write.schema import GenerationConfig, Generation, Request
+from mmlongbench_write.schema import Generation, GenerationConfig, Request
 
 
 @dataclass(frozen=True)

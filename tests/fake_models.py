@@ -6,7 +6,6 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from mmlongbench_write.model_adapters.base import ModelAdapter
-
 from mmlongbench_write.schema import Generation, Request, Usage
 
 Reply = str | Generation | Callable[[Request], "str | Generation"]

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from mmlongbench_write.leaderboard.aggregate import aggregate_samples
-
 from mmlongbench_write.schema import TASK_CATEGORIES, length_bin
 
 REQUIRED_LENGTHS = (800, 1200, 1600, 1800, 2200, 2800, 3200, 4000, 1000, 2500)

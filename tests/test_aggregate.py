@@ -6,10 +6,10 @@ import time
 
 import numpy as np
 import pytest
-from mmlongbench_write.leaderboard.aggregate import aggregate_samples, sample_metrics
-from mmlongbench_write.leaderboard.stats import mean_with_ci, paired_diff_ci
 from runfactory import make_rows
 
+from mmlongbench_write.leaderboard.aggregate import aggregate_samples, sample_metrics
+from mmlongbench_write.leaderboard.stats import mean_with_ci, paired_diff_ci
 from mmlongbench_write.schema import LENGTH_BIN_NAMES
 
 

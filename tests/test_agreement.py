@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from mmlongbench_write.judges.agreement import (
     agreement,
     format_agreement,

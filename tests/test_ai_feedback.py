@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from fake_models import FakeJudgeModel
-from mmlongbench_write.judges.base import Judge
 from training_helpers import make_png
 
 from mmlongbench_write.errors import DataError
+from mmlongbench_write.judges.base import Judge
 from mmlongbench_write.schema import JudgeInput, Judgement, Request
 from mmlongbench_write.training.ai_feedback import AIFeedbackReport, ai_feedback_pairs
 

@@ -7,11 +7,11 @@ import io
 from collections.abc import Iterator
 
 import pytest
-from mmlongbench_write.model_adapters.anthropic import AnthropicAdapter
-from mmlongbench_write.model_adapters.base import RuntimeOptions
 from servers import FakeAPIServer, Fault
 
 from mmlongbench_write.errors import AdapterError
+from mmlongbench_write.model_adapters.anthropic import AnthropicAdapter
+from mmlongbench_write.model_adapters.base import RuntimeOptions
 from mmlongbench_write.registry import models
 from mmlongbench_write.schema import GenerationConfig, ImagePart, ImageRef, Message, Request
 

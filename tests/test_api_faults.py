@@ -8,13 +8,13 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from servers import FakeAPIServer, Fault
+
+from mmlongbench_write.errors import AdapterError
 from mmlongbench_write.model_adapters.anthropic import AnthropicAdapter
 from mmlongbench_write.model_adapters.api_base import APIAdapter, TokenBucket, parse_retry_after
 from mmlongbench_write.model_adapters.base import RuntimeOptions
 from mmlongbench_write.model_adapters.openai import OpenAIAdapter
-from servers import FakeAPIServer, Fault
-
-from mmlongbench_write.errors import AdapterError
 from mmlongbench_write.schema import Message, Request
 
 pytestmark = pytest.mark.api

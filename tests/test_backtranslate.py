@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 from fake_models import FakeJudgeModel
-from mmlongbench_write.model_adapters.scripted import requested_length
 
 from mmlongbench_write.cli import main
+from mmlongbench_write.model_adapters.scripted import requested_length
 from mmlongbench_write.schema import Request
 from mmlongbench_write.textstats import word_count
 from mmlongbench_write.training.backtranslate import BacktranslateReport, backtranslate_rows

@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from servers import FakeAPIServer, Fault
+
 from mmlongbench_write.model_adapters.anthropic import AnthropicAdapter
 from mmlongbench_write.model_adapters.base import ModelAdapter, RuntimeOptions
 from mmlongbench_write.model_adapters.cache import with_response_cache
 from mmlongbench_write.model_adapters.caption import CAPTION_PROMPT, CaptionLLMAdapter
 from mmlongbench_write.model_adapters.openai import OpenAIAdapter
 from mmlongbench_write.model_adapters.scripted import ScriptedAdapter
-from servers import FakeAPIServer, Fault
-
 from mmlongbench_write.schema import Generation, ImagePart, ImageRef, Message, Request
 
 IMG_A = ImageRef.from_bytes(b"image-a", "a.png")

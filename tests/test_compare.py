@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from mmlongbench_write.leaderboard.compare import compare_runs
 from runfactory import make_rows, make_run, quality_judge
 
 from mmlongbench_write.cli import main
+from mmlongbench_write.leaderboard.compare import compare_runs
 from mmlongbench_write.runstore import load_run
 
 

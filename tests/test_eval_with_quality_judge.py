@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from fake_models import register_fake_judge
 
 from mmlongbench_write.config import EvalConfig
 from mmlongbench_write.runner import evaluate
 from mmlongbench_write.runstore import load_run
 from mmlongbench_write.scoring import score
-from fake_models import register_fake_judge
 
 SCORES = {"Relevance": 5, "Accuracy": 4, "Coherence": 4, "Clarity": 3, "Breadth and Depth": 5,
           "Reading Experience": 4}

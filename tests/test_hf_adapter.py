@@ -12,11 +12,10 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from mmlongbench_write.errors import AdapterError, ConfigError  # noqa: E402
 from mmlongbench_write.model_adapters.base import RuntimeOptions, create_model, resolve_model_spec  # noqa: E402
 from mmlongbench_write.model_adapters.chat_format import hf_chat_messages  # noqa: E402
 from mmlongbench_write.model_adapters.hf import HFAdapter  # noqa: E402
-
-from mmlongbench_write.errors import AdapterError, ConfigError  # noqa: E402
 from mmlongbench_write.schema import GenerationConfig, ImagePart, ImageRef, Message, Request  # noqa: E402
 
 

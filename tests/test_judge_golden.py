@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 from fake_models import FakeJudgeModel
-from mmlongbench_write.judges.quality import QualityJudge
 
+from mmlongbench_write.judges.quality import QualityJudge
 from mmlongbench_write.schema import ImageRef, JudgeInput, Sample
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from mmlongbench_write.judges.parsing import (
     DIMENSION_KEYS,
     JudgeReplyError,

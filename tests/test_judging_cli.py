@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import typer
 from fake_models import register_fake_judge
-from mmlongbench_write.judges.parsing import DIMENSIONS
 from typer.testing import CliRunner
 
 from mmlongbench_write.cli import judging
+from mmlongbench_write.judges.parsing import DIMENSIONS
 from mmlongbench_write.schema import Request
 
 

@@ -6,11 +6,11 @@ import csv
 from pathlib import Path
 
 import pytest
-from mmlongbench_write.leaderboard.board import build_board
-from mmlongbench_write.leaderboard.tables import latex_escape, to_latex
 from runfactory import make_run
 
 from mmlongbench_write.cli import main
+from mmlongbench_write.leaderboard.board import build_board
+from mmlongbench_write.leaderboard.tables import latex_escape, to_latex
 
 PAPER_CSV = Path(__file__).resolve().parents[1] / "leaderboard" / "reported_table1.csv"
 CELL_COLUMNS = [

@@ -6,11 +6,11 @@ import base64
 from collections.abc import Iterator
 
 import pytest
-from mmlongbench_write.model_adapters.base import RuntimeOptions
-from mmlongbench_write.model_adapters.openai import OpenAIAdapter
 from servers import FakeAPIServer
 
 from mmlongbench_write.errors import AdapterError
+from mmlongbench_write.model_adapters.base import RuntimeOptions
+from mmlongbench_write.model_adapters.openai import OpenAIAdapter
 from mmlongbench_write.registry import models
 from mmlongbench_write.schema import GenerationConfig, ImagePart, ImageRef, Message, Request
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from fake_models import FakeJudgeModel
-from mmlongbench_write.judges.pairwise import PairInput, PairwiseJudge, combine, summarize, wilson_interval
 
+from mmlongbench_write.judges.pairwise import PairInput, PairwiseJudge, combine, summarize, wilson_interval
 from mmlongbench_write.schema import ImageRef, Request, Sample
 
 

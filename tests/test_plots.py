@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from mmlongbench_write.leaderboard import plots
 from runfactory import make_run
 
 from mmlongbench_write.cli import main
+from mmlongbench_write.leaderboard import plots
 from mmlongbench_write.runstore import load_run
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+
 from mmlongbench_write.model_adapters.base import Preset, create_model, resolve_model_spec
 from mmlongbench_write.model_adapters.presets import PRESETS, TEXT_ONLY_PRESETS
 from mmlongbench_write.model_adapters.vllm import engine_kwargs
-
 from mmlongbench_write.registry import models
 
 PAPER_MODELS = {

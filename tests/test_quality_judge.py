@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from fake_models import FakeJudgeModel
-from mmlongbench_write.judges.base import JudgeOptions
-from mmlongbench_write.judges.quality import QualityJudge, prompt_hash
 
 from mmlongbench_write.errors import ConfigError
+from mmlongbench_write.judges.base import JudgeOptions
+from mmlongbench_write.judges.quality import QualityJudge, prompt_hash
 from mmlongbench_write.schema import Generation, ImagePart, ImageRef, JudgeInput, Sample, TextPart, Usage
 
 GOOD = json.dumps({"analysis": "clear and accurate", "Relevance": 5, "Accuracy": 4, "Coherence": 4, "Clarity": 3,
@@ -190,8 +190,9 @@ def test_quality_judge_through_openai_loopback_server(monkeypatch: pytest.Monkey
     """The real ``openai`` adapter against a loopback server: images sent in order, settings, snapshot, retry."""
     pytest.importorskip("openai")
     import servers
-    from mmlongbench_write.model_adapters.base import ModelSpec, RuntimeOptions
     from servers import FakeAPIServer, Fault
+
+    from mmlongbench_write.model_adapters.base import ModelSpec, RuntimeOptions
 
     replies = iter(["Here you go: " + MISSING, "```json\n" + GOOD + "\n```"])
     monkeypatch.setattr(servers, "filler", lambda n: next(replies))

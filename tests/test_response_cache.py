@@ -7,10 +7,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from mmlongbench_write.model_adapters.cache import CACHE_FILE, cache_key, with_response_cache
-from mmlongbench_write.model_adapters.scripted import ScriptedAdapter
 
 from mmlongbench_write.errors import ConfigError
+from mmlongbench_write.model_adapters.cache import CACHE_FILE, cache_key, with_response_cache
+from mmlongbench_write.model_adapters.scripted import ScriptedAdapter
 from mmlongbench_write.schema import GenerationConfig, ImagePart, ImageRef, Message, Request
 
 

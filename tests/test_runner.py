@@ -109,7 +109,8 @@ def test_score_a_predictions_file(tmp_path: Path) -> None:
         {"id": "a", "question": "Write a 100-word story about these comic panels.", "L": 100,
          "prediction": "word " * 100},
         {"id": "b", "question": "写一篇200字的影评。", "L": 200, "prediction": "好" * 100},
-        {"id": "c", "question": "Describe the trip in 50 words", "L": 50, "prediction": "<think>x y</think>" + "go " * 25},
+        {"id": "c", "question": "Describe the trip in 50 words", "L": 50,
+         "prediction": "<think>x y</think>" + "go " * 25},
     ]
     preds.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     outcome = score(preds, {"judges": ["length"]}, output=str(tmp_path / "scored"))

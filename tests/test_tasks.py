@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from mmlongbench_write.tasks.custom import CustomTask
-from mmlongbench_write.tasks.ruler import RULER_LENGTHS, RulerTask, ruler_prompt
-from mmlongbench_write.tasks.selection import resolve_tasks, select_all
 
 from mmlongbench_write import registry
 from mmlongbench_write.data import load_samples
 from mmlongbench_write.errors import ConfigError, PluginNotFound
 from mmlongbench_write.schema import TASK_CATEGORIES, GenerationConfig, ImagePart, ImageRef, Sample, TextPart
+from mmlongbench_write.tasks.custom import CustomTask
+from mmlongbench_write.tasks.ruler import RULER_LENGTHS, RulerTask, ruler_prompt
+from mmlongbench_write.tasks.selection import resolve_tasks, select_all
 
 
 @pytest.fixture(scope="module")

@@ -58,8 +58,9 @@ def test_sft_lowers_the_loss(tmp_path: Path, tiny_model_dir: Path) -> None:
     assert json.loads((out / "data_report.json").read_text())["kept"] == 4
     assert json.loads((out / "train_settings.json").read_text())["max_steps"] == 6
 
-    from mmlongbench_write.model_adapters.tiny import load_processor
     from transformers import AutoModelForImageTextToText
+
+    from mmlongbench_write.model_adapters.tiny import load_processor
 
     load_processor(out)
     AutoModelForImageTextToText.from_pretrained(out)

@@ -10,6 +10,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+
+from mmlongbench_write.errors import AdapterError, ConfigError
 from mmlongbench_write.model_adapters.base import create_model, resolve_model_spec
 from mmlongbench_write.model_adapters.vllm import (
     VLLMAdapter,
@@ -18,8 +20,6 @@ from mmlongbench_write.model_adapters.vllm import (
     generation_from_output,
     sampling_kwargs,
 )
-
-from mmlongbench_write.errors import AdapterError, ConfigError
 from mmlongbench_write.schema import GenerationConfig, ImagePart, ImageRef, Message, Request
 
 
