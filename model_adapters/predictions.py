@@ -7,7 +7,6 @@ leaderboard as models evaluated here. Model args: ``file`` (jsonl/json with ``id
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,21 +20,11 @@ from .base import ModelAdapter
 
 def read_predictions(path: Path, id_column: str = "id", prediction_column: str = "prediction") -> dict[str, str]:
     """``id -> prediction`` from a jsonl (or a json list) file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"predictions file {path}: {exc.strerror or exc}") from None
-    if path.suffix == ".json":
-        rows = json.loads(text)
-    else:
-        rows = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise DataError(f"{path}: line {number} is not valid JSON") from None
+    from mmlongbench_write.data.readers import read_file
+
+    if not path.is_file():
+        raise ConfigError(f"predictions file {path} does not exist")
+    rows = read_file(path)
     predictions: dict[str, str] = {}
     for index, row in enumerate(rows):
         if id_column not in row:

@@ -21,7 +21,6 @@ without placeholders the images come first in the user turn, as in LongWriter-V'
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -60,27 +59,13 @@ class LoadReport:
 
 
 def read_rows(path: str | Path) -> list[dict[str, Any]]:
-    """The rows of a ``.jsonl`` file or a ``.json`` array."""
+    """The rows of a ``.jsonl``, ``.json`` or ``.parquet`` file (the same reader as evaluation data)."""
+    from mmlongbench_write.data.readers import read_file
+
     p = Path(path)
     if not p.is_file():
         raise DataError(f"training data file not found: {p}")
-    text = p.read_text(encoding="utf-8")
-    if p.suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-        if not isinstance(data, list):
-            raise DataError(f"{p}: a .json data file must hold an array of rows")
-        return data
-    rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise DataError(f"{p}: line {number} is not valid JSON") from None
-    return rows
+    return read_file(p)
 
 
 def text_content(text: str, n_images_first: int = 0) -> list[dict[str, Any]]:
