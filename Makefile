@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml constraints/cpu.txt
 
 demo: venv
 	HF_HUB_OFFLINE=1 $(BIN)/mmlw eval --model tiny-random-qwen2.5-vl --data mini --output runs/demo
-	$(BIN)/mmlw leaderboard runs/demo
+	$(BIN)/mmlw leaderboard runs/demo --reported
 
 test: venv
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
