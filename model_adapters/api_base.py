@@ -115,11 +115,6 @@ def parse_retry_after(headers: Any) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def data_url(image: ImageRef) -> str:
-    """The image as a ``data:<media type>;base64,...`` URL."""
-    return f"data:{image.media_type};base64,{b64(image)}"
-
-
 def b64(image: ImageRef) -> str:
     return base64.b64encode(image.read_bytes()).decode("ascii")
 

@@ -1,7 +1,7 @@
 """Render :class:`~mmlongbench_write.schema.Message` objects into the chat formats local backends take.
 
-Shared by the ``hf`` adapter (a processor's chat template plus a list of PIL images) and the ``vllm``
-adapter (OpenAI-style chat messages with ``image_url`` parts). Both keep the image parts exactly where
+Shared by the ``hf`` adapter (a processor's chat template plus a list of PIL images), the ``vllm`` and
+``openai`` adapters (OpenAI-style chat messages with ``image_url`` parts). Both keep the image parts exactly where
 they are in the message, so interleaved text and images reach the model in the order the task wrote them.
 Pure functions, no heavy imports: unit-testable without torch or vLLM.
 """
@@ -9,34 +9,43 @@ Pure functions, no heavy imports: unit-testable without torch or vLLM.
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from mmlongbench_write.schema import GenerationConfig, ImagePart, ImageRef, Message, Request, TextPart
+from mmlongbench_write.schema import GenerationConfig, ImagePart, ImageRef, Message, Request
+
+
+def render_messages(messages: Sequence[Message],
+                    image_part: Callable[[ImageRef], dict[str, Any]]) -> list[dict[str, Any]]:
+    """Chat messages with each image part rendered by ``image_part``, text and images in their order.
+
+    Text-only messages become plain strings (templates of text-only models such as GLM-4 expect that,
+    and every chat API accepts it); messages with images become part lists.
+    """
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        if not message.images:
+            out.append({"role": message.role, "content": message.text})
+            continue
+        parts = [image_part(p.image) if isinstance(p, ImagePart) else {"type": "text", "text": p.text}
+                 for p in message.content]
+        out.append({"role": message.role, "content": parts})
+    return out
 
 
 def hf_chat_messages(messages: Sequence[Message]) -> tuple[list[dict[str, Any]], list[ImageRef]]:
     """Messages for ``processor.apply_chat_template`` and the images in the order their parts appear.
 
-    Text-only messages become plain strings (templates of text-only models such as GLM-4 expect that);
-    messages with images become part lists with ``{"type": "image"}`` placeholders, which the Qwen2-VL
-    family's template renders as ``<|vision_start|><|image_pad|><|vision_end|>``.
+    Image parts become ``{"type": "image"}`` placeholders, which the Qwen2-VL family's template renders as
+    ``<|vision_start|><|image_pad|><|vision_end|>``; the processor gets the images in the same order.
     """
-    out: list[dict[str, Any]] = []
     images: list[ImageRef] = []
-    for message in messages:
-        if not message.images:
-            out.append({"role": message.role, "content": message.text})
-            continue
-        parts: list[dict[str, Any]] = []
-        for part in message.content:
-            if isinstance(part, ImagePart):
-                parts.append({"type": "image"})
-                images.append(part.image)
-            elif isinstance(part, TextPart):
-                parts.append({"type": "text", "text": part.text})
-        out.append({"role": message.role, "content": parts})
-    return out, images
+
+    def placeholder(image: ImageRef) -> dict[str, Any]:
+        images.append(image)
+        return {"type": "image"}
+
+    return render_messages(messages, placeholder), images
 
 
 def image_data_url(image: ImageRef) -> str:
@@ -45,24 +54,17 @@ def image_data_url(image: ImageRef) -> str:
     return f"data:{image.media_type};base64,{encoded}"
 
 
-def openai_style_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
-    """OpenAI-style chat messages (``image_url`` parts with data URLs), the input of ``vllm.LLM.chat``.
+def openai_style_messages(messages: Sequence[Message], image_detail: str | None = None) -> list[dict[str, Any]]:
+    """OpenAI chat-completions messages (``image_url`` parts with data URLs): the OpenAI adapter's request
+    and the input of ``vllm.LLM.chat``. ``image_detail`` sets OpenAI's ``detail`` (low/high/auto)."""
 
-    Text-only messages become plain strings so chat templates of text-only models render them.
-    """
-    out: list[dict[str, Any]] = []
-    for message in messages:
-        if not message.images:
-            out.append({"role": message.role, "content": message.text})
-            continue
-        parts: list[dict[str, Any]] = []
-        for part in message.content:
-            if isinstance(part, ImagePart):
-                parts.append({"type": "image_url", "image_url": {"url": image_data_url(part.image)}})
-            elif isinstance(part, TextPart):
-                parts.append({"type": "text", "text": part.text})
-        out.append({"role": message.role, "content": parts})
-    return out
+    def image_url(image: ImageRef) -> dict[str, Any]:
+        url: dict[str, Any] = {"url": image_data_url(image)}
+        if image_detail:
+            url["detail"] = image_detail
+        return {"type": "image_url", "image_url": url}
+
+    return render_messages(messages, image_url)
 
 
 def config_key(config: GenerationConfig) -> str:

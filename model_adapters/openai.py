@@ -20,35 +20,16 @@ from typing import Any
 
 from mmlongbench_write.errors import AdapterError
 from mmlongbench_write.registry import register_model
-from mmlongbench_write.schema import FinishReason, Generation, ImagePart, Message, Request, Usage
+from mmlongbench_write.schema import FinishReason, Generation, Request, Usage
 
-from .api_base import APIAdapter, MalformedResponse, data_url
+from .api_base import APIAdapter, MalformedResponse
+from .chat_format import openai_style_messages
 
 _NEW_TOKEN_PARAM = re.compile(r"^(?:.*/)?(o\d|gpt-5)", re.IGNORECASE)
 
 
 def finish_reason(raw: str | None) -> FinishReason:
     return {"stop": "stop", "length": "length"}.get(raw or "", "unknown")  # type: ignore[return-value]
-
-
-def to_openai_messages(messages: tuple[Message, ...], image_detail: str | None = None) -> list[dict[str, Any]]:
-    """Chat-completions messages; user content keeps the order of text and image parts."""
-    result: list[dict[str, Any]] = []
-    for message in messages:
-        if message.role != "user" or not message.images:
-            result.append({"role": message.role, "content": message.text})
-            continue
-        parts: list[dict[str, Any]] = []
-        for part in message.content:
-            if isinstance(part, ImagePart):
-                image_url: dict[str, Any] = {"url": data_url(part.image)}
-                if image_detail:
-                    image_url["detail"] = image_detail
-                parts.append({"type": "image_url", "image_url": image_url})
-            else:
-                parts.append({"type": "text", "text": part.text})
-        result.append({"role": "user", "content": parts})
-    return result
 
 
 @register_model("openai", "OpenAI chat completions via the official SDK (any OpenAI-compatible server via base_url)")
@@ -73,7 +54,7 @@ class OpenAIAdapter(APIAdapter):
         cfg = request.config
         params: dict[str, Any] = {
             "model": self.model_name,
-            "messages": to_openai_messages(request.messages, self.model_args.get("image_detail")),
+            "messages": openai_style_messages(request.messages, self.model_args.get("image_detail")),
         }
         if cfg.max_new_tokens is not None:
             params[self.token_param()] = cfg.max_new_tokens
