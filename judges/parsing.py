@@ -134,12 +134,8 @@ def looks_like_refusal(text: str) -> bool:
     return not find_json_objects(text) and bool(_REFUSAL.search(text[:600]))
 
 
-def parse_quality_reply(text: str) -> ParsedScores:
-    """Validate a quality-judge reply; raise :class:`JudgeReplyError` with the reason when unusable.
-
-    The first JSON object that carries any rubric dimension is the answer; it must carry all six, each an
-    integer 1..5. A reply without JSON that reads like a refusal is reported as a refusal.
-    """
+def reply_objects(text: str) -> list[dict[str, Any]]:
+    """The JSON objects of a judge reply; an empty reply, a refusal or a reply without JSON raises."""
     if not text or not text.strip():
         raise JudgeReplyError("empty reply")
     objects = find_json_objects(text)
@@ -147,6 +143,16 @@ def parse_quality_reply(text: str) -> ParsedScores:
         if looks_like_refusal(text):
             raise JudgeReplyError(f"judge refused: {text.strip()[:200]!r}", refusal=True)
         raise JudgeReplyError("no JSON object in the reply")
+    return objects
+
+
+def parse_quality_reply(text: str) -> ParsedScores:
+    """Validate a quality-judge reply; raise :class:`JudgeReplyError` with the reason when unusable.
+
+    The first JSON object that carries any rubric dimension is the answer; it must carry all six, each an
+    integer 1..5. A reply without JSON that reads like a refusal is reported as a refusal.
+    """
+    objects = reply_objects(text)
     candidates = [(obj, _dimension_map(obj)) for obj in objects]
     with_dims = [(obj, dims) for obj, dims in candidates if dims]
     if not with_dims:
@@ -174,13 +180,7 @@ _VERDICTS = {
 
 def parse_pairwise_reply(text: str) -> tuple[str, str | None]:
     """``("A"|"B"|"tie", analysis)`` from a pairwise reply ``{"analysis": ..., "winner": "A"}``."""
-    if not text or not text.strip():
-        raise JudgeReplyError("empty reply")
-    objects = find_json_objects(text)
-    if not objects:
-        if looks_like_refusal(text):
-            raise JudgeReplyError(f"judge refused: {text.strip()[:200]!r}", refusal=True)
-        raise JudgeReplyError("no JSON object in the reply")
+    objects = reply_objects(text)
     for obj in objects:
         for key, value in obj.items():
             if normalize_key(key) in {"winner", "verdict", "better", "preferred", "choice"}:
