@@ -72,6 +72,41 @@ def timed_run(url: str, requests: list[Request], concurrency: int) -> float:
     return elapsed
 
 
+def eval_dataset(directory: Path, n: int) -> Path:
+    """A local data set of ``n`` samples: the mini set exported and repeated under fresh ids."""
+    import json
+
+    from mmlongbench_write.data import export_mini
+
+    export_mini(directory)
+    rows = [json.loads(line) for line in (directory / "data.jsonl").read_text(encoding="utf-8").splitlines()]
+    with open(directory / "bench.jsonl", "w", encoding="utf-8") as out:
+        for i in range(n):
+            out.write(json.dumps({**rows[i % len(rows)], "id": f"bench-{i}"}, ensure_ascii=False) + "\n")
+    return directory / "bench.jsonl"
+
+
+def timed_eval(url: str, n: int, concurrency: int) -> tuple[float, dict[str, float]]:
+    """Wall time of a whole ``mmlw eval`` (data loading, journal fsync per record, judging, final files)
+    and the runner's own per-stage timings."""
+    import tempfile
+
+    from mmlongbench_write.config import EvalConfig
+    from mmlongbench_write.runner import evaluate
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = eval_dataset(Path(tmp) / "data", n)
+        config = EvalConfig(model="openai", model_args={"model": "bench-model", "base_url": url}, data=str(data),
+                            tasks="all", output=str(Path(tmp) / "runs"), cache="off",
+                            concurrency=concurrency, max_retries=2, timeout_s=60)
+        start = time.perf_counter()
+        outcome = evaluate(config, progress=None)
+        elapsed = time.perf_counter() - start
+    if outcome.generated != n:
+        raise SystemExit(f"benchmark eval broken: {outcome.generated} of {n} generated")
+    return elapsed, outcome.timings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=120)
@@ -95,6 +130,11 @@ def main() -> None:
         print(f"requests={args.requests} delay={args.delay}s concurrency={args.concurrency}")
         print(f"  wall {wall:.2f}s   ideal {ideal:.2f}s   ratio to ideal {ratio:.2f}x")
         print("  OK (within 1.3x of ideal)" if ratio <= 1.3 else "  SLOWER THAN 1.3x IDEAL")
+        full, stages = timed_eval(url, args.requests, args.concurrency)
+        gen = stages["generate_s"]
+        print(f"whole `mmlw eval` of {args.requests} samples (concurrency {args.concurrency}): wall {full:.2f}s; "
+              f"generation stage {gen:.2f}s = {gen / ideal:.2f}x ideal (SDK start-up, requests, journal fsync "
+              f"per record); loading the data {stages['load_s']:.2f}s, judging {stages.get('judge_s', 0):.2f}s")
         if not args.skip_baseline:
             base = timed_run(url, requests, 1)
             base_ideal = args.requests * args.delay

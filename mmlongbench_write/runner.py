@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,6 +52,16 @@ class RunOutcome:
     judged: int
     reused: int
     stopped_reason: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # seconds spent loading, generating, judging
+
+
+@contextmanager
+def _timed(timings: dict[str, float], key: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[key] = round(timings.get(key, 0.0) + time.perf_counter() - start, 4)
 
 
 def runtime_options(config: EvalConfig) -> RuntimeOptions:
@@ -127,9 +138,11 @@ class RunDirectory:
 def evaluate(config: EvalConfig, progress: Progress | None = _stderr) -> RunOutcome:
     """Run (or resume) an evaluation and return its outcome. The public entry point of the library."""
     say = progress or (lambda _msg: None)
+    timings: dict[str, float] = {}
     runtime = runtime_options(config)
     spec = resolve_model_spec(config.model, config.model_args)
-    plan = build_plan(config, spec.gen_defaults)
+    with _timed(timings, "load_s"):
+        plan = build_plan(config, spec.gen_defaults)
     run = RunDirectory(config)
     judges = build_judges(config, runtime) if config.stage != "generate" else []
     meta = run_metadata(config, spec, plan, judges, run)
@@ -144,11 +157,12 @@ def evaluate(config: EvalConfig, progress: Progress | None = _stderr) -> RunOutc
             todo = [item.request for item in plan.items if item.sample.id not in state.generations]
             say(f"run {run.path}: {len(plan.items)} samples, {len(plan.items) - len(todo)} already generated")
             if todo:
-                with build_adapter(config, spec, runtime) as adapter:
+                with build_adapter(config, spec, runtime) as adapter, _timed(timings, "generate_s"):
                     meta["model"] = {**adapter.identity(), "preset": spec.preset}
                     generate_all(adapter, todo, journal, state, say, budget=budget)
-        for judge in judges:
-            judge_all(judge, plan, state, journal, say, budget=budget, chunk_size=config.concurrency)
+        with _timed(timings, "judge_s"):
+            for judge in judges:
+                judge_all(judge, plan, state, journal, say, budget=budget, chunk_size=config.concurrency)
     except BudgetExceeded as exc:
         stopped = str(exc)
         say(f"stopped: {exc}; re-run the same command (with a higher --max-cost) to resume")
@@ -158,10 +172,11 @@ def evaluate(config: EvalConfig, progress: Progress | None = _stderr) -> RunOutc
             judge.close()
     if budget is not None:
         meta["budget"] = budget.summary()
+    meta["timings"] = timings  # of this session only; a resumed run records its last session
     results = finalize(run.path, plan, state, meta, stopped)
     generated = len(state.generations) - generated_before
     reused = len(state.generations) - generated
-    return RunOutcome(run.path, results, generated, journal.written["judgement"], reused, stopped)
+    return RunOutcome(run.path, results, generated, journal.written["judgement"], reused, stopped, timings)
 
 
 def finalize(run_dir: Path, plan: Plan, state: JournalState, meta: dict[str, Any], stopped: str | None) -> dict:
