@@ -243,10 +243,12 @@ def _record(state: JournalState, generation: Generation) -> None:
 
 
 def _report_progress(say: Progress, finished: int, total: int, started: float) -> None:
-    step = max(1, total // 10)
+    """A line at every tenth of the work, with the time so far and a naive estimate of the time left."""
+    step = max(1, -(-total // 10))
     if finished == total or finished % step == 0:
         elapsed = time.perf_counter() - started
-        say(f"  {finished}/{total} done ({elapsed:.1f}s)")
+        left = elapsed / finished * (total - finished)
+        say(f"  {finished}/{total} done ({elapsed:.1f}s" + (f", ~{left:.0f}s left)" if finished < total else ")"))
 
 
 def judge_all(judge: Judge, plan: Plan, state: JournalState, journal: Journal, say: Progress,
