@@ -18,7 +18,6 @@ paper's setting) rather than transformers' 20. torch/transformers are imported o
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from mmlongbench_write.errors import AdapterError, ConfigError
+from mmlongbench_write.hub import hub_unavailable
 from mmlongbench_write.registry import register_model
 from mmlongbench_write.schema import FinishReason, Generation, GenerationConfig, Request, Usage
 
@@ -95,7 +95,7 @@ class HFAdapter(ModelAdapter):
             return str(path)
         if name.startswith(("/", ".", "~")) or name.count("/") > 1:  # a path, not an "org/name" hub id
             raise AdapterError(f"hf adapter: model directory {name!r} does not exist")
-        if _hub_offline() and not _in_hub_cache(name, self.model_args.get("revision")):
+        if hub_unavailable() and not _in_hub_cache(name, self.model_args.get("revision")):
             raise AdapterError(
                 f"hf adapter: {name!r} is not in the Hugging Face cache and the hub is offline; "
                 "download it first or pass pretrained=/path/to/checkpoint"
@@ -116,6 +116,8 @@ class HFAdapter(ModelAdapter):
             ) from None
         path = self._checkpoint_path()
         common: dict[str, Any] = {"trust_remote_code": bool(self.model_args.get("trust_remote_code", False))}
+        if not Path(path).is_dir() and hub_unavailable():
+            common["local_files_only"] = True  # cached hub id, no network: skip the hub client's retries
         if self.model_args.get("revision"):
             common["revision"] = str(self.model_args["revision"])
         dtype = "auto" if self.dtype_name == "auto" else getattr(torch, self.dtype_name)
@@ -299,12 +301,6 @@ def _eos_ids(generation_config: Any, tokenizer: Any) -> set[int]:
     if tokenizer.eos_token_id is not None:
         eos.add(tokenizer.eos_token_id)
     return eos
-
-
-def _hub_offline() -> bool:
-    return any(
-        os.environ.get(k, "").lower() in ("1", "true", "yes") for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    )
 
 
 def _in_hub_cache(repo_id: str, revision: Any = None) -> bool:

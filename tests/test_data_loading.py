@@ -382,17 +382,14 @@ def _hub_error(monkeypatch: pytest.MonkeyPatch) -> tuple[str, float]:
 
 
 def test_hub_id_offline_env_fails_fast(monkeypatch: pytest.MonkeyPatch) -> None:
-    import huggingface_hub.constants as hub_constants
-
-    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     message, elapsed = _hub_error(monkeypatch)
     assert "offline" in message and elapsed < 5
 
 
 def test_hub_id_without_network_fails_fast(monkeypatch: pytest.MonkeyPatch) -> None:
-    import huggingface_hub.constants as hub_constants
-
-    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", False)
+    for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # discard port: connection refused at once
     message, elapsed = _hub_error(monkeypatch)
     assert "offline" in message and elapsed < 5

@@ -145,15 +145,9 @@ def read_hub(dataset_id: str, split: str = "train") -> RawData:
 
     Image columns are read undecoded (``{"bytes", "path"}``) so bytes are hashed as stored.
     """
-    try:
-        import huggingface_hub.constants as hub_constants
+    from mmlongbench_write.hub import hub_unavailable
 
-        offline = bool(hub_constants.HF_HUB_OFFLINE)
-    except Exception:  # noqa: BLE001 - no hub library or an old one without the constant: just try
-        offline = False
-    if not offline and not _hub_reachable():
-        offline = True
-    if offline and not _in_local_cache(dataset_id):
+    if hub_unavailable() and not _in_local_cache(dataset_id):
         raise _hub_error(dataset_id, "offline: no network or HF_HUB_OFFLINE set, and not in the local cache")
     try:
         import datasets  # type: ignore[import-untyped]
@@ -195,21 +189,6 @@ def undecoded_images(ds: Any) -> Any:
             )
             ds = ds.cast_column(column, new)
     return ds
-
-
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    """One quick TCP connect to the hub endpoint, so an offline machine fails in seconds, not after retries."""
-    import socket
-    from urllib.parse import urlparse
-
-    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
-    host = endpoint.hostname or "huggingface.co"
-    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def _in_local_cache(dataset_id: str) -> bool:
