@@ -191,14 +191,20 @@ def build_board(
     seed: int = 0,
     recompute: bool = False,
     with_samples: bool = False,
+    unfinished: list[Path] | None = None,
 ) -> list[Entry]:
     """Entries for every run under ``paths`` (plus reported rows), sorted by S then S_l.
 
     ``with_samples`` loads every run's ``samples.jsonl`` (the HTML report's plots and drill-down need
     them); without it, runs whose ``results.json`` holds the aggregate are read without their samples.
+    Runs that never produced results (a crash before the first one finished) are left out and, when
+    ``unfinished`` is given, listed there — one broken run must not hide the others.
     """
     runs = [load_run(p) if with_samples or recompute else _load_summary(p) for p in find_runs(paths)]
-    entries = [entry_from_run(r, n_boot=n_boot, seed=seed, recompute=recompute) for r in runs]
+    finished = [r for r in runs if r.samples or stored_aggregate(r.results) is not None]
+    if unfinished is not None:
+        unfinished.extend(r.path for r in runs if r not in finished)
+    entries = [entry_from_run(r, n_boot=n_boot, seed=seed, recompute=recompute) for r in finished]
     check_judges(entries, allow_mixed=allow_mixed_judges)
     labels = [e.label for e in entries]
     for e in entries:  # two runs of one model: tell them apart by run id

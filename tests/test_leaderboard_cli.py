@@ -170,3 +170,15 @@ def test_real_scripted_runs_feed_leaderboard_and_compare(tmp_path: Path) -> None
     )
     assert worse.returncode == 1 and "FAIL: S_l dropped" in worse.stdout
     assert "n/a" in worse.stdout  # no quality judge: S and S_q are n/a and do not fail the gate
+
+
+def test_an_unfinished_run_is_left_out_with_a_note(runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    crashed = runs / "crashed-run"
+    crashed.mkdir()
+    (crashed / "run.json").write_text(json.dumps({"run_id": "crashed-run", "config": {}}), encoding="utf-8")
+    code, out, err = run_cli(["leaderboard", str(runs), "--format", "json"], capsys)
+    assert code == 0
+    assert "crashed-run" in err and "left out 1 run" in err
+    assert "crashed-run" not in out
+    code, _, err = run_cli(["leaderboard", str(crashed)], capsys)
+    assert code == 2 and "no finished runs" in err

@@ -98,12 +98,18 @@ def leaderboard(
     from mmlongbench_write.leaderboard.board import build_board, load_pairwise
 
     paths = _resolve_runs(runs, allow_empty=reported)
+    unfinished: list[Path] = []
     entries = build_board(
         paths, reported=reported, allow_mixed_judges=allow_mixed_judges, seed=seed, recompute=recompute,
-        with_samples=fmt == "html",
+        with_samples=fmt == "html", unfinished=unfinished,
     )
+    if unfinished:
+        names = ", ".join(str(p) for p in unfinished[:5]) + (" ..." if len(unfinished) > 5 else "")
+        print(f"note: left out {len(unfinished)} run(s) with no results yet (re-run their `mmlw eval` to finish "
+              f"them): {names}", file=sys.stderr)
     if not any(not e.reported for e in entries) and not reported:
-        raise MMLWError(f"no run directories found under {', '.join(paths)}")
+        what = "finished runs" if unfinished else "run directories"
+        raise MMLWError(f"no {what} found under {', '.join(paths)}")
     if fmt == "html":
         from mmlongbench_write.leaderboard.html_report import build_html
 
