@@ -147,3 +147,20 @@ def test_a_run_stopped_by_its_budget_exits_3_and_resumes(tmp_path: Path) -> None
     assert "re-run" in stopped.stderr and "Traceback" not in stopped.stderr
     resumed = mmlw(*args, "--max-cost", "100")
     assert resumed.returncode == 0, resumed.stderr
+
+
+def test_yaml_config_with_flags_winning(tmp_path: Path) -> None:
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        "model: scripted\nmodel_args: {length_ratio: 0.5}\ntasks: creative\nlimit: 2\ncache: 'off'\n"
+        f"output: {tmp_path / 'runs'}\n",
+        encoding="utf-8",
+    )
+    result = mmlw("eval", "--config", str(config), "--limit", "3")
+    assert result.returncode == 0, result.stderr
+    run = json.loads(next((tmp_path / "runs").glob("*/run.json")).read_text())
+    assert run["config"]["limit"] == 3 and run["config"]["tasks"] == "creative"
+    assert run["config"]["model_args"] == {"length_ratio": 0.5}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: scripted\nmodle_args: {}\n", encoding="utf-8")
+    assert "modle_args" in one_line_error(mmlw("eval", "--config", str(bad)))
