@@ -18,28 +18,23 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
-from mmlongbench_write.errors import ConfigError
-from mmlongbench_write.kvstore import KVStore, default_cache_dir, stable_hash
-from mmlongbench_write.model_adapters.base import ModelAdapter, create_model
-from mmlongbench_write.schema import GenerationConfig, ImagePart, Message, Request, Sample, TextPart, Usage
+from mmlongbench_write.kvstore import stable_hash
+from mmlongbench_write.model_adapters.base import create_model
+from mmlongbench_write.schema import ImagePart, Message, Request, Sample, TextPart, Usage
 
 from .base import JudgeOptions
-from .parsing import parse_pairwise_reply
-from .quality import (
-    DEFAULT_MAX_NEW_TOKENS,
-    DEFAULT_TEMPERATURE,
+from .model_judge import (
+    ModelJudgeBase,
     default_judge_spec,
     fill_template,
     judge_gen_config,
-    load_template,
     max_attempts_from,
     model_identity,
-    prompt_hash,
 )
-from .rounds import ask_in_rounds, check_cache_mode, image_problem, retry_seed
+from .parsing import parse_pairwise_reply
+from .rounds import ask_in_rounds, image_problem, retry_seed
 
 Order = Literal["ab", "ba"]
 PLACEHOLDERS = ("$INST$", "$RESPONSE_A$", "$RESPONSE_B$")
@@ -83,26 +78,13 @@ def combine(order_ab: str, order_ba: str) -> str:
     return first if first == second else "tie"
 
 
-class PairwiseJudge:
+class PairwiseJudge(ModelJudgeBase):
     """Compares two responses per sample with a judge model, in both orders."""
 
     name = "pairwise"
-
-    def __init__(self, adapter: ModelAdapter, *, prompt_file: str | None = None,
-                 config: GenerationConfig | None = None, max_attempts: int = 3, cache_mode: str = "readwrite",
-                 cache_dir: str | Path | None = None, owns_adapter: bool = False) -> None:
-        if max_attempts < 1:
-            raise ConfigError(f"judge max_attempts must be >= 1, got {max_attempts}")
-        self.adapter = adapter
-        self.template, self.prompt_name = load_template(prompt_file, PLACEHOLDERS, builtin="pairwise")
-        self.prompt_hash = prompt_hash(self.template)
-        self.config = config or GenerationConfig(temperature=DEFAULT_TEMPERATURE,
-                                                 max_new_tokens=DEFAULT_MAX_NEW_TOKENS)
-        self.max_attempts = max_attempts
-        self.cache_mode = check_cache_mode(cache_mode)
-        self.cache_dir = Path(cache_dir) if cache_dir else None
-        self._store: KVStore | None = None
-        self._owns_adapter = owns_adapter
+    builtin_prompt = "pairwise"
+    placeholders = PLACEHOLDERS
+    cache_namespace = "pairwise"
 
     @classmethod
     def from_options(cls, options: JudgeOptions) -> PairwiseJudge:
@@ -123,13 +105,6 @@ class PairwiseJudge:
         parts = tuple(ImagePart(img) for img in pair.sample.images) + (TextPart(text),)
         config = self.config.merged(seed=retry_seed(self.config.seed, attempt))
         return Request(id=f"{pair.sample.id}#{order}#try{attempt}", messages=(Message("user", parts),), config=config)
-
-    def _cache(self) -> KVStore | None:
-        if self.cache_mode == "off":
-            return None
-        if self._store is None:
-            self._store = KVStore((self.cache_dir or default_cache_dir()) / "judgements.sqlite", namespace="pairwise")
-        return self._store
 
     def _key(self, pair: PairInput, order: Order) -> str:
         first, second = (pair.response_a, pair.response_b) if order == "ab" else (pair.response_b, pair.response_a)
@@ -181,13 +156,6 @@ class PairwiseJudge:
                            error="; ".join(errors) or None, attempts=int(ab["attempts"]) + int(ba["attempts"]),
                            usage=usage, analysis={"ab": ab.get("analysis"), "ba": ba.get("analysis")},
                            snapshot=ab.get("snapshot") or ba.get("snapshot"))
-
-    def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
-        if self._owns_adapter:
-            self.adapter.close()
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:

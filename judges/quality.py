@@ -19,17 +19,14 @@ judge-sample index), so scoring the same response twice sends one request.
 
 from __future__ import annotations
 
-import hashlib
 import math
-import re
 from collections.abc import Iterator, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from mmlongbench_write.errors import ConfigError
-from mmlongbench_write.kvstore import KVStore, default_cache_dir, stable_hash
-from mmlongbench_write.model_adapters.base import ModelAdapter, ModelSpec, create_model, resolve_model_spec
+from mmlongbench_write.kvstore import stable_hash
+from mmlongbench_write.model_adapters.base import ModelAdapter, create_model
 from mmlongbench_write.registry import register_judge
 from mmlongbench_write.schema import (
     GenerationConfig,
@@ -41,84 +38,19 @@ from mmlongbench_write.schema import (
     TextPart,
     Usage,
 )
-from mmlongbench_write.specs import parse_kv
 
 from .base import Judge, JudgeOptions
+from .model_judge import (
+    DEFAULT_MAX_ATTEMPTS,
+    ModelJudgeBase,
+    default_judge_spec,
+    fill_template,
+    judge_gen_config,
+    max_attempts_from,
+    model_identity,
+)
 from .parsing import DIMENSION_KEYS, ParsedScores, parse_quality_reply, quality_score
-from .rounds import Outcome, ask_in_rounds, check_cache_mode, image_problem, retry_seed
-
-DEFAULT_JUDGE_MODEL = "gpt-4o-2024-08-06"
-DEFAULT_TEMPERATURE = 0.5
-DEFAULT_MAX_NEW_TOKENS = 1024
-DEFAULT_MAX_ATTEMPTS = 3
-_SECRET_ARG = re.compile(r"key|token|secret|password", re.IGNORECASE)
-
-
-def builtin_template(name: str = "quality") -> str:
-    """The text of a built-in prompt (``judges/prompts/<name>.txt``)."""
-    return resources.files("mmlongbench_write.judges").joinpath("prompts", f"{name}.txt").read_text("utf-8")
-
-
-def load_template(path: str | None, placeholders: Sequence[str] = ("$INST$", "$RESPONSE$"),
-                  builtin: str = "quality") -> tuple[str, str]:
-    """(template text, its name): the built-in one, or the user's file, which must hold every placeholder."""
-    if path is None:
-        return builtin_template(builtin), f"builtin:{builtin}"
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"--judge-prompt: no such file {path}")
-    text = file.read_text(encoding="utf-8")
-    missing = [p for p in placeholders if p not in text]
-    if missing:
-        raise ConfigError(f"--judge-prompt {path}: template lacks the placeholder(s) {', '.join(missing)}")
-    return text, file.name
-
-
-def prompt_hash(template: str) -> str:
-    return hashlib.sha256(template.encode("utf-8")).hexdigest()
-
-
-def fill_template(template: str, values: dict[str, str]) -> str:
-    """Substitute ``$NAME$`` placeholders verbatim in one pass (a response containing ``$INST$`` stays as is)."""
-    pattern = re.compile("|".join(re.escape(k) for k in sorted(values, key=len, reverse=True)))
-    return pattern.sub(lambda m: values[m.group(0)], template)
-
-
-def default_judge_spec() -> ModelSpec:
-    """The paper's judge: the ``gpt-4o-2024-08-06`` preset when registered, else the OpenAI adapter."""
-    from mmlongbench_write.registry import models
-
-    if DEFAULT_JUDGE_MODEL in models:
-        return resolve_model_spec(DEFAULT_JUDGE_MODEL)
-    return ModelSpec("openai", {"model": DEFAULT_JUDGE_MODEL})
-
-
-def judge_gen_config(options: JudgeOptions) -> GenerationConfig:
-    """Temperature 0.5, 1024 new tokens, the run's seed; ``extra["judge_gen_kwargs"]`` overrides."""
-    overrides = options.extra.get("judge_gen_kwargs") or {}
-    if isinstance(overrides, str):
-        overrides = parse_kv(overrides, flag="--judge-gen-kwargs")
-    return GenerationConfig(temperature=DEFAULT_TEMPERATURE, max_new_tokens=DEFAULT_MAX_NEW_TOKENS,
-                            seed=options.seed).merged(**overrides)
-
-
-def max_attempts_from(options: JudgeOptions) -> int:
-    value = options.extra.get("max_attempts", options.extra.get("judge_max_attempts", DEFAULT_MAX_ATTEMPTS))
-    try:
-        attempts = int(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"judge max_attempts must be an integer, got {value!r}") from None
-    if attempts < 1:
-        raise ConfigError(f"judge max_attempts must be >= 1, got {attempts}")
-    return attempts
-
-
-def model_identity(adapter: ModelAdapter) -> dict[str, Any]:
-    """The judge model's identity with anything secret-looking left out."""
-    ident = adapter.identity()
-    args = {k: v for k, v in (ident.get("args") or {}).items() if not _SECRET_ARG.search(k)}
-    return {"model": ident.get("model", adapter.model_name), "adapter": ident.get("adapter", adapter.adapter_name),
-            "model_args": args}
+from .rounds import Outcome, ask_in_rounds, image_problem, retry_seed
 
 
 def build_quality_request(template: str, instruction: str, response: str, images: Sequence[Any],
@@ -130,7 +62,7 @@ def build_quality_request(template: str, instruction: str, response: str, images
 
 
 @register_judge("quality", "S_q: an LLM judge scores six rubric dimensions 1..5 from instruction, images, response")
-class QualityJudge(Judge):
+class QualityJudge(ModelJudgeBase, Judge):
     """Scores response quality with a judge model; see the module docstring for the request and caching."""
 
     name = "quality"
@@ -141,19 +73,9 @@ class QualityJudge(Judge):
                  owns_adapter: bool = False) -> None:
         if samples < 1:
             raise ConfigError(f"--judge-samples must be >= 1, got {samples}")
-        if max_attempts < 1:
-            raise ConfigError(f"judge max_attempts must be >= 1, got {max_attempts}")
-        self.adapter = adapter
-        self.template, self.prompt_name = load_template(prompt_file)
-        self.prompt_hash = prompt_hash(self.template)
-        self.config = config or GenerationConfig(temperature=DEFAULT_TEMPERATURE,
-                                                 max_new_tokens=DEFAULT_MAX_NEW_TOKENS)
+        super().__init__(adapter, prompt_file=prompt_file, config=config, max_attempts=max_attempts,
+                         cache_mode=cache_mode, cache_dir=cache_dir, owns_adapter=owns_adapter)
         self.samples = samples
-        self.max_attempts = max_attempts
-        self.cache_mode = check_cache_mode(cache_mode)
-        self.cache_dir = Path(cache_dir) if cache_dir else None
-        self._store: KVStore | None = None
-        self._owns_adapter = owns_adapter
 
     @classmethod
     def from_options(cls, options: JudgeOptions) -> QualityJudge:
@@ -183,13 +105,6 @@ class QualityJudge(Judge):
         return ident
 
     # -- cache -----------------------------------------------------------------------------------------
-    def _cache(self) -> KVStore | None:
-        if self.cache_mode == "off":
-            return None
-        if self._store is None:
-            self._store = KVStore((self.cache_dir or default_cache_dir()) / "judgements.sqlite", namespace="quality")
-        return self._store
-
     def cache_key(self, item: JudgeInput, k: int) -> str:
         return stable_hash({
             "identity": self.identity(),
@@ -292,13 +207,6 @@ class QualityJudge(Judge):
         return Judgement(sample_id=item.sample.id, judge=self.name, score=quality_score(scores), error=None,
                          dimension_scores=scores, analysis=ok[0]["analysis"], attempts=attempts, identity=identity,
                          usage=usage, details=details)
-
-    def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
-        if self._owns_adapter:
-            self.adapter.close()
 
 
 def _std(values: Sequence[float]) -> float:

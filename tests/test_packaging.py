@@ -19,7 +19,7 @@ import mmlongbench_write.leaderboard
 assert mmlongbench_write.__file__.startswith(TARGET), mmlongbench_write.__file__
 from mmlongbench_write.data import load_samples
 assert len(load_samples("mini").samples) == 12
-from mmlongbench_write.judges.quality import builtin_template
+from mmlongbench_write.judges.model_judge import builtin_template
 assert "$INST$" in builtin_template()
 from mmlongbench_write.leaderboard.reported import load_reported
 assert len(load_reported()) == 13

@@ -10,7 +10,8 @@ from fake_models import FakeJudgeModel
 
 from mmlongbench_write.errors import ConfigError
 from mmlongbench_write.judges.base import JudgeOptions
-from mmlongbench_write.judges.quality import QualityJudge, prompt_hash
+from mmlongbench_write.judges.model_judge import prompt_hash
+from mmlongbench_write.judges.quality import QualityJudge
 from mmlongbench_write.schema import Generation, ImagePart, ImageRef, JudgeInput, Sample, TextPart, Usage
 
 GOOD = json.dumps({"analysis": "clear and accurate", "Relevance": 5, "Accuracy": 4, "Coherence": 4, "Clarity": 3,
