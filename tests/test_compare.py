@@ -6,21 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from cli_helpers import run_cli
 from runfactory import make_rows, make_run, quality_judge
 
-from mmlongbench_write.cli import main
 from mmlongbench_write.leaderboard.compare import compare_runs
 from mmlongbench_write.runstore import load_run
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def _half(rows: list[dict]) -> list[dict]:

@@ -12,22 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import run_cli
 from runfactory import make_run, quality_judge
-
-from mmlongbench_write.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 MMLW = REPO / ".venv" / "bin" / "mmlw"
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture()
