@@ -8,7 +8,6 @@ finished ones are never generated again, and verdicts are reused when the judge 
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -27,13 +26,12 @@ from .provenance import git_revision, package_versions
 from .registry import judges as judge_registry
 from .results import write_final
 from .runstore import JOURNAL, RUN_JSON, Journal, JournalState, atomic_write_json
-from .schema import Generation, JudgeInput, Request
+from .schema import JudgeInput, Request
 from .textstats import strip_think
 
 if TYPE_CHECKING:
     from .pricing import Budget
 
-log = logging.getLogger("mmlw")
 
 Progress = Callable[[str], None]
 
@@ -220,7 +218,7 @@ def generate_all(adapter: ModelAdapter, requests: Sequence[Request], journal: Jo
             budget.check_next(len(part), bound)
         for generation in adapter.generate(part):
             journal.add_generation(generation)
-            _record(state, generation)
+            state.record_generation(generation)
             if budget is not None and not generation.cached:
                 budget.charge(generation.model or model_name, generation.usage)
             if generation.ok:
@@ -231,15 +229,6 @@ def generate_all(adapter: ModelAdapter, requests: Sequence[Request], journal: Jo
             _report_progress(say, done + failed, len(requests), started)
     say(f"generated {done} of {len(requests)}" + (f", {failed} failed (retried on resume)" if failed else ""))
     return done
-
-
-def _record(state: JournalState, generation: Generation) -> None:
-    if generation.ok:
-        state.generations[generation.request_id] = generation
-        state.failed_generations.pop(generation.request_id, None)
-        state.judgements.pop(generation.request_id, None)
-    elif generation.request_id not in state.generations:
-        state.failed_generations[generation.request_id] = generation
 
 
 def _report_progress(say: Progress, finished: int, total: int, started: float) -> None:
@@ -282,7 +271,7 @@ def judge_all(judge: Judge, plan: Plan, state: JournalState, journal: Journal, s
             budget.check_next(min(chunk, len(items) - offset), bound)
         for verdict in judge.judge(items[offset : offset + chunk]):
             journal.add_judgement(verdict, slot=judge.name)
-            state.judgements.setdefault(verdict.sample_id, {})[judge.name] = verdict
+            state.record_judgement(verdict, judge.name)
             if budget is not None and (verdict.usage.input_tokens or verdict.usage.output_tokens):
                 budget.charge(judge_model, verdict.usage)
             count += 1

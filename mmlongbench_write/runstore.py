@@ -67,6 +67,20 @@ class JournalState:
     failed_generations: dict[str, Generation] = field(default_factory=dict)
     judgements: dict[str, dict[str, Judgement]] = field(default_factory=dict)  # sample -> judge slot -> verdict
 
+    def record_generation(self, generation: Generation) -> None:
+        """A success replaces any failure and invalidates verdicts on an older output; a failure never
+        hides a success."""
+        sid = generation.request_id
+        if generation.ok:
+            self.generations[sid] = generation
+            self.failed_generations.pop(sid, None)
+            self.judgements.pop(sid, None)
+        elif sid not in self.generations:
+            self.failed_generations[sid] = generation
+
+    def record_judgement(self, judgement: Judgement, slot: str) -> None:
+        self.judgements.setdefault(judgement.sample_id, {})[slot] = judgement
+
 
 class Journal:
     """Append-only JSONL log of finished records, fsynced per record."""
@@ -111,20 +125,11 @@ class Journal:
         if not path.exists():
             return state
         for rec in read_jsonl(path):
-            sid = rec["sample_id"]
             if rec["type"] == "generation":
-                gen = Generation.from_dict(rec["generation"])
-                if gen.ok:
-                    state.generations[sid] = gen
-                    state.failed_generations.pop(sid, None)
-                    # a new generation invalidates verdicts on the old one
-                    state.judgements.pop(sid, None)
-                elif sid not in state.generations:
-                    state.failed_generations[sid] = gen
+                state.record_generation(Generation.from_dict(rec["generation"]))
             elif rec["type"] == "judgement":
-                state.judgements.setdefault(sid, {})[rec.get("slot") or rec["judgement"]["judge"]] = (
-                    Judgement.from_dict(rec["judgement"])
-                )
+                verdict = Judgement.from_dict(rec["judgement"])
+                state.record_judgement(verdict, rec.get("slot") or verdict.judge)
         return state
 
 

@@ -6,8 +6,9 @@ runner, judges, leaderboard) can be exercised offline in milliseconds. Not a mod
 Model args (all optional):
     reply: a fixed reply for every request.
     words: the number of words to write.
-    length_ratio: write ``ratio * N`` words, N being the first length the prompt asks for
-        ("2,000-word", "1600字"); default 1.0 when neither ``reply`` nor ``words`` is given.
+    length_ratio: write ``ratio * N`` words, N being the length the prompt asks for ("2,000-word",
+        "1600字"), read as the data loader reads L (``data.inference.parse_length``); default 1.0 when
+        neither ``reply`` nor ``words`` is given.
     language: ``en`` (default) or ``zh`` filler; ``auto`` follows the prompt's language.
     fail_every: make every n-th request (by order) a failed generation, to exercise error paths.
     delay_s: sleep this long per request, to exercise interruption and progress.
@@ -15,7 +16,6 @@ Model args (all optional):
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -26,15 +26,8 @@ from mmlongbench_write.textstats import detect_language
 
 from .base import ModelAdapter
 
-_LENGTH_IN_PROMPT = re.compile(r"(\d[\d,]*)\s*(?:-?\s*words?|字)", re.IGNORECASE)
 _EN_FILLER = "the picture shows a scene worth describing in careful detail".split()
 _ZH_FILLER = "画面展示了一个值得仔细描述的场景"
-
-
-def requested_length(prompt: str) -> int | None:
-    """The first "N words" / "N字" in ``prompt``, or None."""
-    match = _LENGTH_IN_PROMPT.search(prompt)
-    return int(match.group(1).replace(",", "")) if match else None
 
 
 def filler_text(n_words: int, language: str) -> str:
@@ -72,7 +65,9 @@ class ScriptedAdapter(ModelAdapter):
         if "words" in args:
             n = int(args["words"])
         else:
-            n = round(float(args.get("length_ratio", 1.0)) * (requested_length(prompt) or 100))
+            from mmlongbench_write.data.inference import parse_length  # the benchmark's own L parser
+
+            n = round(float(args.get("length_ratio", 1.0)) * (parse_length(prompt) or 100))
         return filler_text(n, language)
 
     def generate(self, requests: Sequence[Request]) -> Iterator[Generation]:

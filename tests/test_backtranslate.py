@@ -8,7 +8,7 @@ from pathlib import Path
 from fake_models import FakeJudgeModel
 
 from mmlongbench_write.cli import main
-from mmlongbench_write.model_adapters.scripted import requested_length
+from mmlongbench_write.data.inference import parse_length
 from mmlongbench_write.schema import Request
 from mmlongbench_write.textstats import word_count
 from mmlongbench_write.training.backtranslate import BacktranslateReport, backtranslate_rows
@@ -21,7 +21,7 @@ def test_appends_real_word_count_en_and_zh() -> None:
     rows = backtranslate_rows([EN, ZH], fraction=1.0, seed=0)
     en, zh = rows
     assert en["required_length"] == word_count(EN["output"]) == 42
-    assert en["instruction"].startswith("Describe the photo. ") and requested_length(en["instruction"]) == 42
+    assert en["instruction"].startswith("Describe the photo. ") and parse_length(en["instruction"]) == 42
     assert zh["required_length"] == word_count(ZH["output"])
     assert f"{zh['required_length']}字" in zh["instruction"] and zh["instruction"].startswith("描述这张照片。")
     assert en["original_instruction"] == "Describe the photo." and en["backtranslated"] is True
@@ -43,7 +43,7 @@ def test_fraction_and_seed_choose_a_reproducible_sample() -> None:
 
 def test_rephrasing_keeps_the_number_or_falls_back() -> None:
     def rephrase(request: Request) -> str:
-        n = requested_length(request.messages[0].text) or 0
+        n = parse_length(request.messages[0].text) or 0
         return f"Please describe the photo in about {n} words."
 
     model = FakeJudgeModel(default=rephrase)
@@ -54,7 +54,7 @@ def test_rephrasing_keeps_the_number_or_falls_back() -> None:
     bad = FakeJudgeModel(default="Describe the photo, at length.")
     report = BacktranslateReport()
     rows = backtranslate_rows([EN], rephraser=bad, report=report)
-    assert requested_length(rows[0]["instruction"]) == 42 and report.rephrase_fallbacks == 1
+    assert parse_length(rows[0]["instruction"]) == 42 and report.rephrase_fallbacks == 1
 
 
 def test_cli(tmp_path: Path) -> None:

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mmlongbench_write.data.inference import parse_length
 from mmlongbench_write.errors import DataError
 from mmlongbench_write.judges.base import Judge
 from mmlongbench_write.judges.length import length_score
 from mmlongbench_write.model_adapters.base import ModelAdapter
-from mmlongbench_write.model_adapters.scripted import requested_length
 from mmlongbench_write.schema import (
     Generation,
     GenerationConfig,
@@ -53,7 +53,7 @@ class AIFeedbackReport:
 def _sample_for(row: dict[str, Any], base: Path) -> Sample:
     rid = row_id(row)
     instruction = row_instruction(row, "ai-feedback-pairs")
-    required = row.get("required_length") or requested_length(instruction) or 0
+    required = row.get("required_length") or parse_length(instruction) or 0
     return Sample(id=rid, instruction=instruction,
                   images=load_images(row_image_paths(row, base), rid),
                   required_length=int(required), task=row.get("task"),
