@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from .errors import ConfigError
 from .model_adapters.base import resolve_model_spec
 from .planning import build_plan
 from .runner import RunDirectory, RunOutcome, finalize, run_metadata
-from .runstore import JOURNAL, RUN_JSON, Journal, is_run_dir
+from .runstore import JOURNAL, Journal, is_run_dir, read_run_meta
 
 
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:
@@ -29,9 +28,7 @@ def merge_runs(run_dirs: Sequence[Path], output: str, run_id: str | None = None)
         raise ConfigError("mmlw merge needs at least two shard runs")
     metas = []
     for path in run_dirs:
-        if not is_run_dir(path):
-            raise ConfigError(f"{path} is not a run directory (no {RUN_JSON})")
-        metas.append(json.loads((path / RUN_JSON).read_text(encoding="utf-8")))
+        metas.append(read_run_meta(path))
     first = metas[0]
     shards: dict[str, Path] = {}
     for path, meta in zip(run_dirs, metas, strict=True):
@@ -58,8 +55,7 @@ def merge_runs(run_dirs: Sequence[Path], output: str, run_id: str | None = None)
     meta = run_metadata(config, spec, plan, [], run)
     meta.update({"judges": first.get("judges", {}), "length_formula": first.get("length_formula"),
                  "model": first.get("model", meta["model"]), "merged_from": [str(p) for p in run_dirs]})
-    existing = run.path / RUN_JSON
-    if existing.exists() and "merged_from" not in json.loads(existing.read_text(encoding="utf-8")):
+    if is_run_dir(run.path) and "merged_from" not in read_run_meta(run.path):
         raise ConfigError(f"{run.path} already holds a run that is not a merge; choose another --output or --run-id")
     meta = run.open(meta)
     journal_path = run.path / JOURNAL

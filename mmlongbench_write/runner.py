@@ -25,7 +25,7 @@ from .planning import Plan, build_plan
 from .provenance import git_revision, package_versions
 from .registry import judges as judge_registry
 from .results import write_final
-from .runstore import JOURNAL, RUN_JSON, Journal, JournalState, atomic_write_json
+from .runstore import JOURNAL, RUN_JSON, Journal, JournalState, atomic_write_json, is_run_dir, read_run_meta
 from .schema import JudgeInput, Request
 from .textstats import strip_think
 
@@ -117,11 +117,8 @@ class RunDirectory:
 
     def open(self, meta: dict[str, Any]) -> dict[str, Any]:
         self.path.mkdir(parents=True, exist_ok=True)
-        run_json = self.path / RUN_JSON
-        if run_json.exists():
-            import json
-
-            previous = json.loads(run_json.read_text(encoding="utf-8"))
+        if is_run_dir(self.path):
+            previous = read_run_meta(self.path)
             if previous.get("fingerprint") != self.fingerprint:
                 raise ConfigError(
                     f"{self.path} holds a run with a different configuration; choose another --output or --run-id"
@@ -129,7 +126,7 @@ class RunDirectory:
             meta = {**meta, "created_at": previous.get("created_at", meta["created_at"])}
             if "args" in (previous.get("model") or {}):  # the adapter's own identity, from the first session
                 meta["model"] = previous["model"]
-        atomic_write_json(run_json, meta)
+        atomic_write_json(self.path / RUN_JSON, meta)
         return meta
 
 

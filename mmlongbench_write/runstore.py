@@ -171,15 +171,24 @@ def find_runs(paths: Iterable[str | Path]) -> list[Path]:
     return found
 
 
-def load_run(path: str | Path) -> StoredRun:
-    """Read a finished (or partly finished) run directory."""
+def read_run_meta(path: str | Path) -> dict[str, Any]:
+    """A run directory's ``run.json``; one clear error when there is none or it is not valid JSON."""
     path = Path(path)
     if not is_run_dir(path):
         raise MMLWError(f"{path} is not a run directory (no {RUN_JSON})")
     try:
-        run = json.loads((path / RUN_JSON).read_text(encoding="utf-8"))
+        meta = json.loads((path / RUN_JSON).read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise MMLWError(f"{path / RUN_JSON}: not valid JSON ({exc.msg})") from None
+    if not isinstance(meta, dict):
+        raise MMLWError(f"{path / RUN_JSON}: expected a JSON object")
+    return meta
+
+
+def load_run(path: str | Path) -> StoredRun:
+    """Read a finished (or partly finished) run directory."""
+    path = Path(path)
+    run = read_run_meta(path)
     samples = read_jsonl(path / SAMPLES) if (path / SAMPLES).exists() else []
     results = json.loads((path / RESULTS).read_text(encoding="utf-8")) if (path / RESULTS).exists() else None
     return StoredRun(path=path, run=run, samples=samples, results=results)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from .config import EvalConfig
 from .errors import ConfigError
 from .runner import RunOutcome, evaluate
-from .runstore import RUN_JSON, is_run_dir
+from .runstore import RUN_JSON, is_run_dir, read_run_meta
 
 
 def score(target: Path, overrides: dict[str, Any], *, output: str | None = None,
@@ -24,7 +23,7 @@ def score(target: Path, overrides: dict[str, Any], *, output: str | None = None,
 
 def rejudge_config(run_dir: Path, overrides: dict[str, Any]) -> EvalConfig:
     """The run's own config, judging only, in place: the journal keeps verdicts of unchanged judges."""
-    stored = json.loads((run_dir / RUN_JSON).read_text(encoding="utf-8")).get("config") or {}
+    stored = read_run_meta(run_dir).get("config") or {}
     merged = {**stored, **overrides, "stage": "judge", "output": str(run_dir.parent), "run_id": run_dir.name}
     return EvalConfig.from_dict(merged)
 
