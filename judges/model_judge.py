@@ -8,7 +8,6 @@ that common part; the judges add their request and their reply parsing.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Sequence
 from importlib import resources
@@ -20,6 +19,7 @@ from mmlongbench_write.kvstore import KVStore, default_cache_dir
 from mmlongbench_write.model_adapters.base import ModelAdapter, ModelSpec, resolve_model_spec
 from mmlongbench_write.schema import GenerationConfig
 from mmlongbench_write.specs import parse_kv
+from mmlongbench_write.templates import prompt_hash, read_template
 
 from .base import JudgeOptions
 from .rounds import check_cache_mode
@@ -41,24 +41,8 @@ def load_template(path: str | None, placeholders: Sequence[str] = ("$INST$", "$R
     """(template text, its name): the built-in one, or the user's file, which must hold every placeholder."""
     if path is None:
         return builtin_template(builtin), f"builtin:{builtin}"
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"--judge-prompt: no such file {path}")
-    text = file.read_text(encoding="utf-8")
-    missing = [p for p in placeholders if p not in text]
-    if missing:
-        raise ConfigError(f"--judge-prompt {path}: template lacks the placeholder(s) {', '.join(missing)}")
-    return text, file.name
-
-
-def prompt_hash(template: str) -> str:
-    return hashlib.sha256(template.encode("utf-8")).hexdigest()
-
-
-def fill_template(template: str, values: dict[str, str]) -> str:
-    """Substitute ``$NAME$`` placeholders verbatim in one pass (a response containing ``$INST$`` stays as is)."""
-    pattern = re.compile("|".join(re.escape(k) for k in sorted(values, key=len, reverse=True)))
-    return pattern.sub(lambda m: values[m.group(0)], template)
+    template = read_template(path, placeholders, flag="--judge-prompt")
+    return template.text, template.source
 
 
 def default_judge_spec() -> ModelSpec:

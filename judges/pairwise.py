@@ -23,12 +23,12 @@ from typing import Any, Literal
 from mmlongbench_write.kvstore import stable_hash
 from mmlongbench_write.model_adapters.base import create_model
 from mmlongbench_write.schema import ImagePart, Message, Request, Sample, TextPart, Usage
+from mmlongbench_write.templates import fill_template
 
 from .base import JudgeOptions
 from .model_judge import (
     ModelJudgeBase,
     default_judge_spec,
-    fill_template,
     judge_gen_config,
     max_attempts_from,
     model_identity,

@@ -38,13 +38,13 @@ from mmlongbench_write.schema import (
     TextPart,
     Usage,
 )
+from mmlongbench_write.templates import fill_template
 
 from .base import Judge, JudgeOptions
 from .model_judge import (
     DEFAULT_MAX_ATTEMPTS,
     ModelJudgeBase,
     default_judge_spec,
-    fill_template,
     judge_gen_config,
     max_attempts_from,
     model_identity,
