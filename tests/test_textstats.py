@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mmlongbench_write.judges.length import length_score
-from mmlongbench_write.textstats import detect_language, strip_think, word_count
+from mmlongbench_write.textstats import detect_language, has_unclosed_think, strip_think, word_count
 
 
 def reference_count(text: str) -> int:
@@ -52,9 +52,19 @@ def test_word_count_matches_reference_on_any_text(text: str) -> None:
 def test_strip_think_keeps_the_answer() -> None:
     raw = "<think>plan plan plan</think>\nThe answer is here."
     assert strip_think(raw) == "The answer is here."
-    assert strip_think("<think>never closed, all reasoning") == ""
     assert strip_think("no think block") == "no think block"
     assert word_count(strip_think("<think>a b c d</think>one two")) == 2
+    assert not has_unclosed_think(raw)
+
+
+def test_an_unclosed_think_tag_keeps_the_text_and_is_flagged() -> None:
+    # A response that merely mentions the tag must not be scored as empty (it used to lose everything).
+    raw = "Models such as R1 wrap reasoning in a <think> tag. " + "This essay explains why. " * 40
+    assert strip_think(raw) == raw.strip()
+    assert word_count(strip_think(raw)) == word_count(raw) == 169
+    assert has_unclosed_think(raw)
+    assert has_unclosed_think("<think>a</think> then <think> left open")
+    assert strip_think("<think>a</think> then <think> left open") == "then <think> left open"
 
 
 def test_detect_language() -> None:
