@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
+from mmlongbench_write.metrics import S_L
 from mmlongbench_write.registry import register_judge
 from mmlongbench_write.schema import JudgeInput, Judgement
 from mmlongbench_write.textstats import word_count
@@ -43,6 +44,7 @@ class LengthJudge(Judge):
     """Scores how close the response's word count is to the required length."""
 
     name = "length"
+    metrics = (S_L,)
     formula: LengthFormula = "paper"
 
     def identity(self) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from typing import Any
 
 from mmlongbench_write.errors import ConfigError
 from mmlongbench_write.kvstore import stable_hash
+from mmlongbench_write.metrics import S_Q
 from mmlongbench_write.model_adapters.base import ModelAdapter, create_model
 from mmlongbench_write.registry import register_judge
 from mmlongbench_write.schema import (
@@ -66,6 +67,7 @@ class QualityJudge(ModelJudgeBase, Judge):
     """Scores response quality with a judge model; see the module docstring for the request and caching."""
 
     name = "quality"
+    metrics = (S_Q,)
 
     def __init__(self, adapter: ModelAdapter, *, prompt_file: str | None = None,
                  config: GenerationConfig | None = None, samples: int = 1, max_attempts: int = DEFAULT_MAX_ATTEMPTS,

@@ -23,7 +23,7 @@ PAPER_GEN_DEFAULTS: dict[str, Any] = {"temperature": 0.6, "top_p": 0.95, "max_ne
 RUNTIME_FIELDS = frozenset(
     {
         "output", "run_id", "stage", "concurrency", "batch_size", "requests_per_minute", "tokens_per_minute",
-        "max_retries", "timeout_s", "cache", "cache_dir", "max_cost", "prices", "label",
+        "max_retries", "timeout_s", "cache", "cache_dir", "max_cost", "prices", "label", "rescored_from",
     }
 )
 
@@ -78,6 +78,7 @@ class EvalConfig:
     cache_dir: str | None = None
     max_cost: float | None = None
     prices: str | None = None
+    rescored_from: str | None = None  # set by `mmlw score`: the run this one re-judges
 
     def __post_init__(self) -> None:
         self.validate()

@@ -7,6 +7,14 @@ never a traceback. Anything else escaping is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+#: Exit codes of the ``mmlw`` command line (README, "Exit codes").
+EXIT_OK = 0  # the run is complete: every sample generated and judged
+EXIT_REGRESSION = 1  # `mmlw compare`: a metric regressed significantly
+EXIT_USAGE = 2  # a usage error or unusable input: nothing was run, or one clear error line
+EXIT_STOPPED = 3  # the run stopped cleanly (cost limit reached); re-run to resume
+EXIT_INCOMPLETE = 4  # the run finished its session with work left (failed generations or verdicts)
+EXIT_INTERRUPTED = 130  # Ctrl-C: finished work is saved
+
 
 class MMLWError(Exception):
     """An error caused by the user's input or environment; printed as one line by the CLI."""

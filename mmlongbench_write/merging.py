@@ -8,10 +8,11 @@ from typing import Any
 
 from .config import JUDGE_FIELDS, RUNTIME_FIELDS, EvalConfig, parse_shard
 from .errors import ConfigError
+from .journal import Journal
 from .model_adapters.base import resolve_model_spec
 from .planning import build_plan
 from .runner import RunDirectory, RunOutcome, finalize, run_metadata
-from .runstore import JOURNAL, Journal, is_run_dir, read_run_meta
+from .runstore import JOURNAL, is_run_dir, read_run_meta
 
 
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:
@@ -53,26 +54,28 @@ def merge_runs(run_dirs: Sequence[Path], output: str, run_id: str | None = None)
     plan = build_plan(config, spec.gen_defaults)
     run = RunDirectory(config)
     meta = run_metadata(config, spec, plan, [], run)
-    meta.update({"judges": first.get("judges", {}), "length_formula": first.get("length_formula"),
-                 "model": first.get("model", meta["model"]), "merged_from": [str(p) for p in run_dirs]})
+    meta.update({"judges": first.get("judges", {}), "metrics": first.get("metrics", []),
+                 "length_formula": first.get("length_formula"), "model": first.get("model", meta["model"]),
+                 "merged_from": [str(p) for p in run_dirs]})
     if is_run_dir(run.path) and "merged_from" not in read_run_meta(run.path):
         raise ConfigError(f"{run.path} already holds a run that is not a merge; choose another --output or --run-id")
     meta = run.open(meta)
-    journal_path = run.path / JOURNAL
-    if journal_path.exists():
-        journal_path.unlink()  # a merge is rebuilt from its shards every time
-    journal = Journal(journal_path)
     try:
-        for path in run_dirs:
-            shard_state = Journal.replay(path / JOURNAL)
-            for generation in shard_state.generations.values():
-                journal.add_generation(generation)
-            for sample_id, verdicts in shard_state.judgements.items():
-                if sample_id in shard_state.generations:
-                    for slot, verdict in verdicts.items():
-                        journal.add_judgement(verdict, slot=slot)
+        journal_path = run.path / JOURNAL
+        journal_path.unlink(missing_ok=True)  # a merge is rebuilt from its shards every time
+        with Journal(journal_path) as journal:
+            for path in run_dirs:
+                shard_state = Journal.replay(path / JOURNAL)
+                for record in shard_state.generations.values():
+                    journal.add(record)
+                for sample_id, verdicts in shard_state.judgements.items():
+                    if sample_id in shard_state.generations:
+                        for verdict in verdicts.values():
+                            journal.add(verdict)
+        state = Journal.replay(journal_path)
+        previous = {"judges": first.get("judges", {}), "metrics": first.get("metrics", [])}
+        results, status, reasons = finalize(run.path, plan, state, meta, [], previous, None)
     finally:
-        journal.close()
-    state = Journal.replay(journal_path)
-    results = finalize(run.path, plan, state, meta, None)
-    return RunOutcome(run.path, results, 0, 0, len(state.generations))
+        run.close()
+    return RunOutcome(run.path, results.to_json(), 0, 0, len(state.generations), status=status,
+                      incomplete_reasons=reasons)

@@ -22,13 +22,15 @@ make its first chunk small (one request) when no bound is known.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import BudgetExceeded, ConfigError
 from .schema import Usage
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -194,3 +196,22 @@ class Budget:
             "by_model_usd": {k: round(v, 6) for k, v in sorted(self.by_model.items())},
             "unpriced_usage": {k: v.to_dict() for k, v in sorted(self.unpriced.items())},
         }
+
+
+def budgeted_chunks(items: Sequence[T], budget: Budget | None, chunk_size: int,
+                    bound: Callable[[Sequence[T]], float | None] = lambda _part: None,
+                    requests_per_item: int = 1) -> Iterator[Sequence[T]]:
+    """``items`` in chunks, consulting the budget before each (the one loop generation, judging and
+    pairwise judging share).
+
+    Without a budget everything is one chunk (the adapter runs it at full concurrency). With one, chunks of
+    ``chunk_size`` items go out and :meth:`Budget.check_next` is asked first, with ``bound(part)`` as the
+    most one request of that chunk can cost, so the work stops (raising ``BudgetExceeded``) before the
+    limit rather than after it.
+    """
+    size = len(items) if budget is None or budget.max_cost is None else max(1, chunk_size)
+    for offset in range(0, len(items), max(1, size)):
+        part = items[offset : offset + size]
+        if budget is not None:
+            budget.check_next(len(part) * requests_per_item, bound(part))
+        yield part

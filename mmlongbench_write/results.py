@@ -1,76 +1,82 @@
-"""Turn a run's journal into its final files: one ``samples.jsonl`` row per sample and ``results.json``."""
+"""A run's final files, built from its journal: ``samples.jsonl`` (one :class:`SampleRow` per sample) and
+``results.json`` (:class:`Results`), written in that order and naming what they summarise."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .runstore import RESULTS, SAMPLES, JournalState, atomic_write_json, write_jsonl
-from .schema import Sample, Usage
-from .textstats import strip_think, word_count
+from .journal import JournalState
+from .metrics import MetricSpec
+from .runformat import ImageInfo, JudgeScore, Results, SampleRow, SummaryOf
+from .runstore import RESULTS, SAMPLES, atomic_write_json, file_sha256, write_jsonl
+from .schema import Judgement, Sample, Usage
+from .textstats import has_unclosed_think, strip_think, word_count
+
+#: run.json fields that results.json repeats, so it can be read on its own.
+RESULT_META_KEYS = ("run_id", "label", "model", "judges", "length_formula", "protocol", "dataset", "status",
+                    "config", "budget", "batch")
 
 
-def sample_row(sample: Sample, state: JournalState) -> dict[str, Any]:
-    """The documented ``samples.jsonl`` row (docs/run-format.md) for one sample."""
-    generation = state.generations.get(sample.id) or state.failed_generations.get(sample.id)
-    verdicts = state.judgements.get(sample.id, {})
+def judge_score(judgement: Judgement, metrics: dict[str, float | None]) -> JudgeScore:
+    """A verdict as a row stores it: value, error, metric values, and what the judge reported beside."""
+    details = dict(judgement.details)
+    if judgement.dimension_scores is not None:
+        details["dimensions"] = judgement.dimension_scores
+    if judgement.analysis is not None:
+        details["analysis"] = judgement.analysis
+    return JudgeScore(value=judgement.score if judgement.ok else None, error=judgement.error,
+                      metrics=metrics if judgement.ok else {k: None for k in metrics}, details=details,
+                      attempts=judgement.attempts)
+
+
+def sample_row(sample: Sample, state: JournalState) -> SampleRow:
+    """The ``samples.jsonl`` row of one sample (docs/run-format.md)."""
+    record = state.generations.get(sample.id) or state.failed_generations.get(sample.id)
+    generation = record.generation if record else None
     prediction = generation.text if generation else None
     response = strip_think(prediction) if prediction is not None else None
-    length = verdicts.get("length")
-    quality = verdicts.get("quality")
-    length_score = length.score if length and length.ok else None
-    quality_score = quality.score if quality and quality.ok else None
-    judge_usage = sum((j.usage for j in verdicts.values()), Usage())
-    row: dict[str, Any] = {
-        "id": sample.id,
-        "task": sample.task,
-        "category": sample.category,
-        "language": sample.language,
-        "required_length": sample.required_length,
-        "length_bin": sample.length_bin,
-        "instruction": sample.instruction,
-        "images": [img.to_dict() for img in sample.images],
-        "prediction": prediction,
-        "response": response,
-        "word_count": word_count(response) if response is not None else None,
-        "length_score": length_score,
-        "length_formula": (length.details.get("formula") if length else None),
-        "quality_scores": quality.dimension_scores if quality and quality.ok else None,
-        "quality_score": quality_score,
-        "judge_error": quality.error if quality and not quality.ok else None,
-        "quality_judge": quality.identity if quality else None,
-        "judge_attempts": quality.attempts if quality else None,
-        "judge_analysis": quality.analysis if quality else None,
-        "score": (length_score + quality_score) / 2 if length_score is not None and quality_score is not None
-        else None,
-        "finish_reason": generation.finish_reason if generation else None,
-        "truncated": bool(generation and generation.finish_reason == "length"),
-        "error": generation.error if generation else "not generated",
-        "usage": (generation.usage if generation else Usage()).to_dict(),
-        "judge_usage": judge_usage.to_dict(),
-        "latency_s": generation.latency_s if generation else None,
-        "model_snapshot": generation.model if generation else None,
-        "cached": bool(generation and generation.cached),
-    }
-    if quality and quality.details:
-        row["judge_details"] = quality.details
-    return row
+    judgements = state.judgements.get(sample.id, {})
+    quality = judgements.get("quality")
+    return SampleRow(
+        id=sample.id,
+        task=sample.task,
+        category=sample.category,
+        language=sample.language,
+        required_length=sample.required_length,
+        instruction=sample.instruction,
+        images=tuple(ImageInfo(i.sha256, i.source, i.media_type) for i in sample.images),
+        prediction=prediction,
+        response=response,
+        word_count=word_count(response) if response is not None else None,
+        scores={slot: judge_score(rec.judgement, rec.metrics) for slot, rec in judgements.items()},
+        finish_reason=generation.finish_reason if generation else None,
+        error=(generation.error if generation else "not generated"),
+        usage=generation.usage if generation else Usage(),
+        judge_usage=sum((rec.judgement.usage for rec in judgements.values()), Usage()),
+        latency_s=generation.latency_s if generation else None,
+        model_snapshot=generation.model if generation else None,
+        cached=bool(generation and generation.cached),
+        think_unclosed=bool(prediction) and has_unclosed_think(prediction or ""),
+        quality_judge=quality.judgement.identity if quality else None,
+    )
 
 
-def run_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def run_totals(rows: Sequence[SampleRow]) -> dict[str, Any]:
     """Counts and token totals that every results.json carries next to the scores."""
-    usage = sum((Usage(**r["usage"]) for r in rows), Usage())
-    judge_usage = sum((Usage(**r["judge_usage"]) for r in rows), Usage())
     return {
         "n_samples": len(rows),
-        "n_generated": sum(1 for r in rows if r["error"] is None),
-        "n_generation_errors": sum(1 for r in rows if r["error"] is not None),
-        "n_truncated": sum(1 for r in rows if r["truncated"]),
-        "n_length_scored": sum(1 for r in rows if r["length_score"] is not None),
-        "n_quality_scored": sum(1 for r in rows if r["quality_score"] is not None),
-        "n_judge_failures": sum(1 for r in rows if r["judge_error"] is not None),
-        "usage": usage.to_dict(),
-        "judge_usage": judge_usage.to_dict(),
+        "n_generated": sum(1 for r in rows if r.generated),
+        "n_generation_errors": sum(1 for r in rows if not r.generated),
+        "n_truncated": sum(1 for r in rows if r.truncated),
+        "n_length_scored": sum(1 for r in rows if r.length_score is not None),
+        "n_quality_scored": sum(1 for r in rows if r.quality_score is not None),
+        "n_judge_failures": sum(1 for r in rows for v in r.scores.values() if not v.ok),
+        "n_cached": sum(1 for r in rows if r.cached),
+        "n_think_unclosed": sum(1 for r in rows if r.think_unclosed),
+        "usage": sum((r.usage for r in rows), Usage()).to_dict(),
+        "judge_usage": sum((r.judge_usage for r in rows), Usage()).to_dict(),
     }
 
 
@@ -88,13 +94,30 @@ def cost_estimate(meta: dict[str, Any], totals: dict[str, Any]) -> dict[str, Any
             "note": "list prices; cached responses cost nothing and are not counted"}
 
 
-def write_final(run_dir: Path, samples: list[Sample], state: JournalState, meta: dict[str, Any]) -> dict[str, Any]:
-    """Write ``samples.jsonl`` and ``results.json`` atomically; return the results."""
-    from .leaderboard.aggregate import aggregate_samples
+def sample_set(rows: Sequence[SampleRow]) -> dict[str, Any]:
+    """Which samples a run evaluated (ids, instructions, L, images), as one fingerprint: runs are only
+    ranked or compared together when theirs are equal."""
+    from .kvstore import stable_hash
+
+    items = sorted([r.id, r.instruction, r.required_length, [i.sha256 for i in r.images]] for r in rows)
+    return {"fingerprint": stable_hash(items), "n": len(rows)}
+
+
+def write_final(run_dir: Path, samples: Sequence[Sample], state: JournalState, meta: dict[str, Any],
+                specs: Sequence[MetricSpec]) -> Results:
+    """Write ``samples.jsonl`` then ``results.json`` (atomically each); return the results.
+
+    ``meta`` is the run.json content of this session (its ``session_id`` is recorded in the results).
+    """
+    from .leaderboard.aggregate import aggregate_rows, rule_for_protocol
 
     rows = [sample_row(s, state) for s in samples]
-    write_jsonl(run_dir / SAMPLES, rows)
+    write_jsonl(run_dir / SAMPLES, [r.to_json() for r in rows])
     totals = run_totals(rows)
-    results = {**meta, **totals, "cost": cost_estimate(meta, totals), "scores": aggregate_samples(rows)}
-    atomic_write_json(run_dir / RESULTS, results)
+    scores = aggregate_rows(rows, specs, rule=rule_for_protocol(meta.get("protocol")))
+    data = {**{k: meta[k] for k in RESULT_META_KEYS if k in meta}, **totals, "sample_set": sample_set(rows),
+            "cost": cost_estimate(meta, totals)}
+    summary = SummaryOf(meta.get("session_id"), file_sha256(run_dir / SAMPLES), len(rows))
+    results = Results(scores=scores, metrics=tuple(specs), summary_of=summary, data=data)
+    atomic_write_json(run_dir / RESULTS, results.to_json())
     return results

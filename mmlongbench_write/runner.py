@@ -1,31 +1,36 @@
 """The evaluation runner: plan -> generate -> judge -> final files, resumable at every record.
 
-Generation and judging are separate stages over one journal. Each finished generation or judgement is
-journalled (fsynced) as it arrives, so a killed run loses at most the work in flight; re-running the
-same command replays the journal and does only what is missing: failed generations are retried,
-finished ones are never generated again, and verdicts are reused when the judge is the same.
+Generation and judging are separate stages over one journal (:mod:`mmlongbench_write.journal`). Each
+finished generation or verdict is journalled (fsynced) as it arrives, with the hash of what it was made
+from. Re-running the same command replays the journal and does only what is missing or stale: a sample
+whose request changed (an edited row) is generated and judged again, a verdict whose input changed is
+judged again, failed generations are retried, and everything else is reused. One process holds a run at
+a time (:class:`~mmlongbench_write.runstore.RunLock`).
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import EvalConfig
-from .errors import BudgetExceeded, ConfigError
+from .errors import BudgetExceeded, ConfigError, MMLWError
+from .journal import GenerationRecord, Journal, JournalState, JudgementRecord, judge_input_hash, request_hash
 from .judges.base import Judge, JudgeOptions
+from .metrics import MetricSpec, run_metrics
 from .model_adapters.base import ModelAdapter, ModelSpec, RuntimeOptions, create_model, resolve_model_spec
 from .planning import Plan, build_plan
 from .provenance import git_revision, package_versions
 from .registry import judges as judge_registry
 from .results import write_final
-from .runstore import JOURNAL, RUN_JSON, Journal, JournalState, atomic_write_json, is_run_dir, read_run_meta
+from .runformat import FORMAT_VERSION, Results
+from .runstore import JOURNAL, RUN_JSON, RunLock, atomic_write_json, is_run_dir, now, read_meta
 from .schema import JudgeInput, Request
 from .textstats import strip_think
 
@@ -42,7 +47,11 @@ def _stderr(message: str) -> None:
 
 @dataclass
 class RunOutcome:
-    """What ``evaluate`` did: where the run is, its results, and how much work this call performed."""
+    """What ``evaluate`` did: where the run is, its results, and how much work this call performed.
+
+    ``status`` is the run's status after this session (``complete``, ``incomplete`` or ``stopped``);
+    ``from_cache`` counts the generations of this session answered by the response cache.
+    """
 
     run_dir: Path
     results: dict[str, Any]
@@ -51,6 +60,10 @@ class RunOutcome:
     reused: int
     stopped_reason: str | None = None
     timings: dict[str, float] = field(default_factory=dict)  # seconds spent loading, generating, judging
+    status: str = "complete"
+    from_cache: int = 0
+    changed: int = 0
+    incomplete_reasons: list[str] = field(default_factory=list)
 
 
 @contextmanager
@@ -108,26 +121,57 @@ def build_judges(config: EvalConfig, runtime: RuntimeOptions) -> list[Judge]:
 
 
 class RunDirectory:
-    """Creates or reopens ``OUTPUT/<run-id>`` and keeps its ``run.json`` up to date."""
+    """``OUTPUT/<run-id>``: created or reopened under its lock, with ``run.json`` kept up to date."""
 
     def __init__(self, config: EvalConfig) -> None:
         self.config = config
         self.path = Path(config.output) / (config.run_id or config.default_run_id())
         self.fingerprint = config.generation_fingerprint()
+        self.lock = RunLock(self.path)
+        self.previous: dict[str, Any] = {}
 
     def open(self, meta: dict[str, Any]) -> dict[str, Any]:
-        self.path.mkdir(parents=True, exist_ok=True)
+        """Create the folder, take the lock, check it holds this configuration, mark the run ``running``."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise MMLWError(f"cannot create the run directory {self.path}: {exc.strerror or exc}") from None
+        self.lock.acquire()
+        try:
+            return self._open(meta)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _open(self, meta: dict[str, Any]) -> dict[str, Any]:
         if is_run_dir(self.path):
-            previous = read_run_meta(self.path)
+            previous = read_meta(self.path)
             if previous.get("fingerprint") != self.fingerprint:
                 raise ConfigError(
                     f"{self.path} holds a run with a different configuration; choose another --output or --run-id"
                 )
+            self.previous = previous.data
             meta = {**meta, "created_at": previous.get("created_at", meta["created_at"])}
             if "args" in (previous.get("model") or {}):  # the adapter's own identity, from the first session
-                meta["model"] = previous["model"]
+                meta["model"] = previous.get("model")
+        meta = {**meta, "status": "running"}
         atomic_write_json(self.path / RUN_JSON, meta)
         return meta
+
+    def close(self) -> None:
+        self.lock.release()
+
+
+def reconcile(state: JournalState, plan: Plan) -> int:
+    """Forget every sample whose request changed since it was generated; return how many changed."""
+    changed = 0
+    for item in plan.items:
+        sid = item.sample.id
+        record = state.generations.get(sid) or state.failed_generations.get(sid)
+        if record is not None and record.request_hash != request_hash(item.request):
+            state.forget(sid)
+            changed += 1
+    return changed
 
 
 def evaluate(config: EvalConfig, progress: Progress | None = _stderr) -> RunOutcome:
@@ -140,92 +184,157 @@ def evaluate(config: EvalConfig, progress: Progress | None = _stderr) -> RunOutc
         plan = build_plan(config, spec.gen_defaults)
     run = RunDirectory(config)
     judges = build_judges(config, runtime) if config.stage != "generate" else []
-    meta = run_metadata(config, spec, plan, judges, run)
-    meta = run.open(meta)
-    state = Journal.replay(run.path / JOURNAL)
-    journal = Journal(run.path / JOURNAL)
-    generated_before = len(state.generations)
-    stopped: str | None = None
-    budget = make_budget(config)
     try:
-        if config.stage != "judge":
-            todo = [item.request for item in plan.items if item.sample.id not in state.generations]
-            say(f"run {run.path}: {len(plan.items)} samples, {len(plan.items) - len(todo)} already generated")
-            if todo:
-                with build_adapter(config, spec, runtime) as adapter, _timed(timings, "generate_s"):
-                    meta["model"] = {**adapter.identity(), "preset": spec.preset}
-                    generate_all(adapter, todo, journal, state, say, budget=budget)
-        with _timed(timings, "judge_s"):
-            for judge in judges:
-                judge_all(judge, plan, state, journal, say, budget=budget, chunk_size=config.concurrency)
-    except BudgetExceeded as exc:
-        stopped = str(exc)
-        say(f"stopped: {exc}; re-run the same command (with a higher --max-cost) to resume")
+        meta = run.open(run_metadata(config, spec, plan, judges, run))
+        return _evaluate_open(config, spec, runtime, plan, run, judges, meta, say, timings)
     finally:
-        journal.close()
         for judge in judges:
             judge.close()
+        run.close()
+
+
+def _evaluate_open(config: EvalConfig, spec: ModelSpec, runtime: RuntimeOptions, plan: Plan, run: RunDirectory,
+                   judges: list[Judge], meta: dict[str, Any], say: Progress, timings: dict[str, float]) -> RunOutcome:
+    state = Journal.replay(run.path / JOURNAL)
+    changed = reconcile(state, plan)
+    if changed:
+        say(f"{changed} sample(s) changed since they were generated (instruction, images or settings): "
+            "generating and judging them again")
+    budget = make_budget(config, state, str(meta["model"].get("model") or spec.adapter))
+    generated_before = sum(1 for i in plan.items if i.sample.id in state.generations)
+    stopped: str | None = None
+    from_cache = 0
+    with Journal(run.path / JOURNAL) as journal:
+        try:
+            if config.stage != "judge":
+                todo = [item.request for item in plan.items if item.sample.id not in state.generations]
+                say(f"run {run.path}: {len(plan.items)} samples, {len(plan.items) - len(todo)} already generated")
+                if todo:
+                    with build_adapter(config, spec, runtime) as adapter, _timed(timings, "generate_s"):
+                        meta["model"] = {**adapter.identity(), "preset": spec.preset}
+                        from_cache = generate_all(adapter, todo, journal, state, say, budget=budget)
+            with _timed(timings, "judge_s"):
+                for judge in judges:
+                    judge_all(judge, plan, state, journal, say, budget=budget, chunk_size=config.concurrency)
+        except BudgetExceeded as exc:
+            stopped = str(exc)
     if budget is not None:
         meta["budget"] = budget.summary()
     meta["timings"] = timings  # of this session only; a resumed run records its last session
-    results = finalize(run.path, plan, state, meta, stopped)
-    generated = len(state.generations) - generated_before
-    reused = len(state.generations) - generated
-    return RunOutcome(run.path, results, generated, journal.written["judgement"], reused, stopped, timings)
+    results, status, reasons = finalize(run.path, plan, state, meta, judges, run.previous, stopped)
+    generated_now = sum(1 for i in plan.items if i.sample.id in state.generations) - generated_before
+    return RunOutcome(run.path, results.to_json(), max(0, generated_now), journal.written["judgement"],
+                      generated_before, stopped, timings, status=status, from_cache=from_cache, changed=changed,
+                      incomplete_reasons=reasons)
 
 
-def finalize(run_dir: Path, plan: Plan, state: JournalState, meta: dict[str, Any], stopped: str | None) -> dict:
-    missing = [s.id for s in plan.samples if s.id not in state.generations]
-    meta = {**meta, "status": "stopped" if stopped else ("incomplete" if missing else "complete"),
-            "finished_at": _now()}
+def session_judges(state_slots: set[str], judges: Sequence[Judge],
+                   previous: dict[str, Any]) -> tuple[dict[str, Any], list[MetricSpec]]:
+    """Identities and metrics of every judge whose verdicts the run holds: this session's judges, plus
+    earlier sessions' judges for slots this session did not judge (their verdicts stay in the rows)."""
+    identities: dict[str, Any] = {}
+    specs: list[MetricSpec] = []
+    current = {j.name: j for j in judges}
+    old_identities = previous.get("judges") if isinstance(previous.get("judges"), dict) else {}
+    old_specs = [MetricSpec.from_dict(m) for m in previous.get("metrics") or [] if isinstance(m, dict)]
+    for slot in [*current, *sorted(state_slots - set(current))]:
+        if slot in current:
+            identities[slot] = current[slot].identity()
+            specs.extend(current[slot].declared_metrics())
+        elif slot in old_identities:
+            identities[slot] = old_identities[slot]
+            specs.extend(s for s in old_specs if s.judge == slot)
+    return identities, run_metrics(specs)
+
+
+def run_status(plan: Plan, state: JournalState, judges: Sequence[Judge], stopped: str | None) -> tuple[str, list[str]]:
+    """``stopped`` (budget or a failing server), ``incomplete`` (something left to retry) or ``complete``."""
+    reasons: list[str] = []
+    missing = sum(1 for s in plan.samples if s.id not in state.generations)
+    if missing:
+        reasons.append(f"{missing} sample(s) without a generation")
+    for judge in judges:
+        verdicts = [state.judgements.get(s.id, {}).get(judge.name) for s in plan.samples if s.id in state.generations]
+        unjudged = sum(1 for v in verdicts if v is None)
+        failed = sum(1 for v in verdicts if v is not None and not v.judgement.ok
+                     and not v.judgement.details.get("refused"))
+        if unjudged:
+            reasons.append(f"{unjudged} sample(s) not judged by {judge.name}")
+        if failed:
+            reasons.append(f"{failed} {judge.name} judge failure(s)")
+    if stopped:
+        return "stopped", reasons
+    return ("incomplete" if reasons else "complete"), reasons
+
+
+def finalize(run_dir: Path, plan: Plan, state: JournalState, meta: dict[str, Any], judges: Sequence[Judge],
+             previous: dict[str, Any], stopped: str | None) -> tuple[Results, str, list[str]]:
+    """Write the final files — ``samples.jsonl``, ``results.json``, then ``run.json`` — and return them."""
+    status, reasons = run_status(plan, state, judges, stopped)
+    slots = {slot for s in plan.samples for slot in state.judgements.get(s.id, {})}
+    identities, specs = session_judges(slots, judges, previous)
+    meta = {**meta, "status": status, "finished_at": now(), "judges": identities,
+            "metrics": [s.to_dict() for s in specs],
+            "length_formula": (identities.get("length") or {}).get("formula")}
+    if reasons:
+        meta["incomplete"] = reasons
+    if stopped:
+        meta["stopped"] = stopped
+    results = write_final(run_dir, plan.samples, state, meta, specs)
     atomic_write_json(run_dir / RUN_JSON, meta)
-    keys = ("run_id", "label", "model", "judges", "length_formula", "dataset", "status", "config", "budget")
-    results_meta = {k: meta[k] for k in keys if k in meta}
-    return write_final(run_dir, plan.samples, state, results_meta)
+    return results, status, reasons
 
 
-def make_budget(config: EvalConfig) -> Budget | None:
-    """A spending tracker when ``--max-cost`` is set (prices from the built-in table or ``--prices``)."""
+def make_budget(config: EvalConfig, state: JournalState, model_name: str) -> Budget | None:
+    """A spending tracker when ``--max-cost`` is set, charged first with what earlier sessions spent
+    (every journalled record, so the limit holds across sessions, not per session)."""
     if config.max_cost is None:
         return None
     from .pricing import Budget, load_price_table
 
-    return Budget(config.max_cost, load_price_table(config.prices))
+    budget = Budget(config.max_cost, load_price_table(config.prices))
+    for model, _kind, usage in state.spend:
+        budget.charge(model or model_name, usage)
+    return budget
 
 
 def generate_all(adapter: ModelAdapter, requests: Sequence[Request], journal: Journal, state: JournalState,
                  say: Progress, budget: Budget | None = None) -> int:
-    """Generate ``requests``, journalling each result as it arrives. Returns how many succeeded.
+    """Generate ``requests``, journalling each result as it arrives. Returns how many the cache answered.
 
     With a budget, requests go out in chunks of ``--concurrency`` and the budget is consulted before each
     chunk (the dearest request so far, or the price of ``max_new_tokens`` of output, times the chunk), so
     the run stops before it exceeds the limit rather than after.
     """
-    chunk = len(requests) if budget is None else max(1, adapter.runtime.concurrency)
-    done = failed = 0
+    from .pricing import budgeted_chunks, request_cost_bound
+
+    done = failed = cached = 0
     started = time.perf_counter()
     model_name = adapter.model_name
-    for offset in range(0, len(requests), chunk):
-        part = requests[offset : offset + chunk]
-        if budget is not None:
-            from .pricing import request_cost_bound
+    hashes = {r.id: request_hash(r) for r in requests}
 
-            bound = max((request_cost_bound(model_name, 0, r.config.max_new_tokens or 0, budget.table) or 0.0)
-                        for r in part)
-            budget.check_next(len(part), bound)
+    def bound(part: Sequence[Request]) -> float:
+        assert budget is not None
+        return max((request_cost_bound(model_name, 0, r.config.max_new_tokens or 0, budget.table) or 0.0)
+                   for r in part)
+
+    for part in budgeted_chunks(requests, budget, adapter.runtime.concurrency, bound):
         for generation in adapter.generate(part):
-            journal.add_generation(generation)
-            state.record_generation(generation)
+            record = GenerationRecord(generation, hashes[generation.request_id])
+            journal.add(record)
+            state.record_generation(record)
             if budget is not None and not generation.cached:
                 budget.charge(generation.model or model_name, generation.usage)
+            cached += generation.cached
             if generation.ok:
                 done += 1
             else:
                 failed += 1
                 say(f"  {generation.request_id}: generation failed: {generation.error}")
             _report_progress(say, done + failed, len(requests), started)
-    say(f"generated {done} of {len(requests)}" + (f", {failed} failed (retried on resume)" if failed else ""))
-    return done
+    say(f"generated {done} of {len(requests)}" + (f" ({cached} from the response cache)" if cached else "")
+        + (f", {failed} failed (retried on resume)" if failed else ""))
+    return cached
 
 
 def _report_progress(say: Progress, finished: int, total: int, started: float) -> None:
@@ -239,74 +348,72 @@ def _report_progress(say: Progress, finished: int, total: int, started: float) -
 
 def judge_all(judge: Judge, plan: Plan, state: JournalState, journal: Journal, say: Progress,
               budget: Budget | None = None, chunk_size: int = 8) -> int:
-    """Judge every generated sample whose verdict in this judge's slot is missing or from another judge.
+    """Judge every generated sample whose verdict in this judge's slot is missing, failed, or was made
+    from another input (another judge, response, instruction, images or L).
 
     With a budget, items go to the judge in chunks and the budget is consulted before each chunk.
     """
+    from .pricing import budgeted_chunks, request_cost_bound
+
     identity = judge.identity()
     items: list[JudgeInput] = []
+    hashes: dict[str, str] = {}
     for item in plan.items:
-        generation = state.generations.get(item.sample.id)
+        generation = state.generation(item.sample.id)
         if generation is None:
             continue
+        judge_input = JudgeInput(item.sample, strip_think(generation.text), generation)
+        digest = judge_input_hash(identity, judge_input)
         previous = state.judgements.get(item.sample.id, {}).get(judge.name)
-        if previous is not None and previous.ok and _same_judge(previous.identity, identity):
+        if previous is not None and previous.input_hash == digest and (
+                previous.judgement.ok or previous.judgement.details.get("refused")):
             continue
-        items.append(JudgeInput(item.sample, strip_think(generation.text), generation))
+        items.append(judge_input)
+        hashes[item.sample.id] = digest
     if not items:
         return 0
     say(f"judging {len(items)} samples with {judge.name}")
-    count = 0
-    failures = 0
+    count = failures = 0
     judge_model = str(identity.get("model") or judge.name)
-    chunk = len(items) if budget is None else max(1, chunk_size)
-    for offset in range(0, len(items), chunk):
-        if budget is not None:
-            from .pricing import request_cost_bound
 
-            bound = request_cost_bound(judge_model, 0, int(identity.get("max_new_tokens") or 0), budget.table)
-            budget.check_next(min(chunk, len(items) - offset), bound)
-        for verdict in judge.judge(items[offset : offset + chunk]):
-            journal.add_judgement(verdict, slot=judge.name)
-            state.record_judgement(verdict, judge.name)
+    def bound(_part: Sequence[JudgeInput]) -> float | None:
+        assert budget is not None
+        return request_cost_bound(judge_model, 0, int(identity.get("max_new_tokens") or 0), budget.table)
+
+    for part in budgeted_chunks(items, budget, chunk_size, bound):
+        for verdict in judge.judge(part):
+            record = JudgementRecord(verdict, judge.name, hashes[verdict.sample_id], judge.metric_values(verdict))
+            journal.add(record)
+            state.record_judgement(record)
             if budget is not None and (verdict.usage.input_tokens or verdict.usage.output_tokens):
                 budget.charge(judge_model, verdict.usage)
             count += 1
-            if not verdict.ok:
-                failures += 1
+            failures += not verdict.ok
     if failures:
-        say(f"  {failures} judge failures ({judge.name}); they are excluded from S and counted")
+        say(f"  {failures} judge failures ({judge.name}); they are excluded from {judge.name}'s metrics and counted")
     return count
 
 
-def _same_judge(stored: dict[str, Any], current: dict[str, Any]) -> bool:
-    """A stored verdict is reused when the judge that made it is the current one (snapshot aside)."""
-    def core(d: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in d.items() if k not in {"snapshot", "model_snapshot"}}
-
-    return core(stored) == core(current)
-
-
-def run_metadata(config: EvalConfig, spec: ModelSpec, plan: Plan, judges: Iterable[Judge],
+def run_metadata(config: EvalConfig, spec: ModelSpec, plan: Plan, judges: Sequence[Judge],
                  run: RunDirectory) -> dict[str, Any]:
     judge_ids = {j.name: j.identity() for j in judges}
+    model_name = spec.model_args.get("pretrained") or spec.model_args.get("model") or spec.adapter
     return {
+        "format_version": FORMAT_VERSION,
         "run_id": run.path.name,
-        "label": config.label or spec.preset or config.model,
-        "created_at": _now(),
+        "session_id": uuid.uuid4().hex,
+        "label": config.label or spec.preset or str(model_name),
+        "created_at": now(),
         "fingerprint": run.fingerprint,
         "benchmark": "mmlongbench-write",
         "config": config.to_dict(),
-        "model": {"adapter": spec.adapter, "model": spec.model_args.get("pretrained") or spec.model_args.get("model")
-                  or spec.adapter, "preset": spec.preset},
+        "model": {"adapter": spec.adapter, "model": model_name, "preset": spec.preset},
         "generation_defaults": spec.gen_defaults.to_dict(),
         "judges": judge_ids,
+        "metrics": [m.to_dict() for m in run_metrics(s for j in judges for s in j.declared_metrics())],
         "length_formula": (judge_ids.get("length") or {}).get("formula"),
         "dataset": plan.dataset,
         "versions": package_versions(),
         "git": git_revision(),
+        **({"rescored_from": config.rescored_from} if config.rescored_from else {}),
     }
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")

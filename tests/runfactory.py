@@ -1,159 +1,177 @@
-"""Build synthetic run directories in the documented format (docs/run-format.md), for tests and benchmarks.
+"""Build synthetic run directories through the code that writes real runs, for tests and benchmarks.
 
-``make_run(root, label=..., length_ratio=..., quality=...)`` writes ``root/<run_id>/`` with ``run.json``,
-``samples.jsonl`` and ``results.json`` (aggregated by the real aggregator), deterministic for a seed.
-Samples follow a fixed synthetic benchmark: six tasks x ``per_task`` samples, EN/ZH alternating,
-required lengths spread over the four bins, so two runs built here share sample ids.
+A run here is a list of :class:`Synthetic` samples (what the "model" wrote and what the quality judge
+said). :func:`make_run` turns them into journal records — generations, the real length judge's verdicts
+and quality verdicts with the real judge's metric — and writes the run with the runner's own
+``finalize``, so a change of the run format changes these runs too. Samples follow a fixed synthetic
+benchmark: six tasks x ``per_task`` samples, EN/ZH alternating, required lengths over the four bins, so
+two runs built here share sample ids.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import random
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from mmlongbench_write.leaderboard.aggregate import aggregate_samples
-from mmlongbench_write.schema import TASK_CATEGORIES, length_bin
+from mmlongbench_write.journal import GenerationRecord, JournalState, JudgementRecord
+from mmlongbench_write.judges.length import LengthJudge, length_score
+from mmlongbench_write.judges.parsing import DIMENSION_KEYS, quality_score
+from mmlongbench_write.judges.quality import QualityJudge
+from mmlongbench_write.planning import Plan, PlannedSample
+from mmlongbench_write.results import sample_row
+from mmlongbench_write.runformat import FORMAT_VERSION, SampleRow
+from mmlongbench_write.runner import finalize
+from mmlongbench_write.schema import Generation, ImageRef, JudgeInput, Judgement, Message, Request, Sample, Usage
 
 REQUIRED_LENGTHS = (800, 1200, 1600, 1800, 2200, 2800, 3200, 4000, 1000, 2500)
-DIMENSIONS = ("Relevance", "Accuracy", "Coherence", "Clarity", "Breadth and Depth", "Reading Experience")
+TASKS = ("ppt_script", "medical_report", "travel_guide", "story_generation", "scenery_copywriting", "movie_review")
+CATEGORY = {t: ("professional" if i < 3 else "creative") for i, t in enumerate(TASKS)} | {"ruler": "ruler"}
 RULER_LENGTHS = (500, 1000, 2000, 4000)
 
 
 def quality_judge(model: str = "gpt-4o-2024-08-06", prompt_hash: str = "q1") -> dict[str, Any]:
-    return {"name": "quality", "model": model, "prompt_hash": prompt_hash, "temperature": 0.5}
+    """A quality judge identity as the real judge records it (the fields that matter for comparability)."""
+    return {"judge": "quality", "model": model, "adapter": "openai", "model_args": {}, "prompt": "builtin:quality",
+            "prompt_hash": prompt_hash, "temperature": 0.5, "top_p": None, "max_new_tokens": 1024, "seed": 0,
+            "samples": 1}
 
 
-def paper_length_score(words: int, required: int) -> float:
-    lv, lr = max(words, 2), max(required, 2)
-    if lv > lr:
-        return 100 * max(0.0, 1 - (lv / lr - 1) / 3)
-    return 100 * max(0.0, 1 - (lr / lv - 1) / 2)
+paper_length_score = length_score
+
+
+@dataclass(frozen=True)
+class Synthetic:
+    """One synthetic sample and what happened to it."""
+
+    sample: Sample
+    text: str
+    finish_reason: str = "stop"
+    error: str | None = None
+    dims: dict[str, int] | None = None
+    judge_error: str | None = None
+
+    @property
+    def id(self) -> str:
+        return self.sample.id
 
 
 def _text(words: int, language: str) -> str:
-    if language == "zh":
-        return "长" * words
-    return " ".join(["word"] * words)
+    return "长" * words if language == "zh" else " ".join(["word"] * words)
 
 
-def make_rows(
-    *,
-    per_task: int = 2,
-    length_ratio: float = 1.0,
-    quality: float = 4.0,
-    judged: bool = True,
-    judge_failures: int = 0,
-    generation_errors: int = 0,
-    truncate_every: int = 0,
-    ruler: bool = False,
-    image_sources: list[str] | None = None,
-    seed: int = 0,
-    judge: dict[str, Any] | None = None,
-) -> list[dict[str, Any]]:
-    """Per-sample rows; output length ~ ``length_ratio * L`` (with noise), quality dims ~ ``quality``."""
+def _images(i: int, sid: str, sources: Sequence[str] | None) -> tuple[ImageRef, ...]:
+    refs = []
+    for j in range(1 + i % 3):
+        if sources:
+            refs.append(ImageRef.from_path(sources[(i + j) % len(sources)]))
+        else:
+            refs.append(ImageRef(sha256=f"{(i * 7 + j):064x}", source=f"images/{sid}-{j}.png"))
+    return tuple(refs)
+
+
+def make_samples(*, per_task: int = 2, length_ratio: float = 1.0, quality: float = 4.0, judged: bool = True,
+                 judge_failures: int = 0, generation_errors: int = 0, truncate_every: int = 0, ruler: bool = False,
+                 image_sources: Sequence[str] | None = None, seed: int = 0) -> list[Synthetic]:
+    """Samples whose outputs are ~``length_ratio * L`` words (with noise) and quality dims ~ ``quality``."""
     rng = random.Random(seed)
-    judge = judge or quality_judge()
     specs: list[tuple[str, str, str, int]] = []  # id, task, language, L
-    for t_i, task in enumerate(TASK_CATEGORIES):
+    for t_i, task in enumerate(TASKS):
         for k in range(per_task):
-            lang = "en" if k % 2 == 0 else "zh"
-            specs.append((f"{task}-{k}", task, lang, REQUIRED_LENGTHS[(t_i + k) % len(REQUIRED_LENGTHS)]))
+            specs.append((f"{task}-{k}", task, "en" if k % 2 == 0 else "zh", REQUIRED_LENGTHS[(t_i + k) % 10]))
     if ruler:
         specs = [(f"ruler-{k}@L{L}", "ruler", "en" if k % 2 == 0 else "zh", L) for k in range(4) for L in RULER_LENGTHS]
-    rows = []
+    out = []
     for i, (sid, task, lang, req) in enumerate(specs):
-        failed_gen = i < generation_errors
-        words = 0 if failed_gen else max(0, int(req * length_ratio * rng.uniform(0.85, 1.15)))
-        text = "" if failed_gen else _text(words, lang)
-        s_l = paper_length_score(words, req)
-        dims = None
-        s_q = None
-        judge_error = None
-        if judged and not failed_gen:
+        sample = Sample(id=sid, instruction=f"Write a {req}-word {task.replace('_', ' ')} for these pictures.",
+                        images=_images(i, sid, image_sources), required_length=req, task=task,
+                        language=lang)  # type: ignore[arg-type]
+        if i < generation_errors:
+            out.append(Synthetic(sample, "", "error", error="HTTP 500 after 5 retries"))
+            continue
+        words = max(0, int(req * length_ratio * rng.uniform(0.85, 1.15)))
+        dims = judge_error = None
+        if judged:
             if i >= len(specs) - judge_failures:
-                judge_error = "invalid JSON after 3 attempts"
+                judge_error = "no valid judge reply after 3 attempt(s): invalid JSON"
             else:
-                dims = {d: max(1, min(5, round(quality + rng.uniform(-1, 1)))) for d in DIMENSIONS}
-                s_q = (sum(dims.values()) - 6) * 25 / 6
-        truncated = bool(truncate_every) and i % truncate_every == 0 and not failed_gen
-        images = [
-            {
-                "sha256": f"{(i * 7 + j):064x}",
-                "source": (image_sources[(i + j) % len(image_sources)] if image_sources else f"images/{sid}-{j}.png"),
-                "media_type": "image/png",
-            }
-            for j in range(1 + i % 3)
-        ]
-        rows.append(
-            {
-                "id": sid,
-                "task": task,
-                "category": TASK_CATEGORIES.get(task, "ruler"),
-                "language": lang,
-                "required_length": req,
-                "length_bin": length_bin(req),
-                "instruction": f"Write a {req}-word {task.replace('_', ' ')} for these pictures.",
-                "images": images,
-                "prediction": text,
-                "response": text,
-                "word_count": words,
-                "length_score": round(s_l, 4),
-                "length_formula": "paper",
-                "quality_scores": dims,
-                "quality_score": s_q,
-                "judge_error": judge_error,
-                "quality_judge": judge if judged else None,
-                "judge_attempts": 3 if judge_error else 1,
-                "judge_analysis": "Relevant and clear; depth could improve." if dims else None,
-                "score": (s_l + s_q) / 2 if s_q is not None else None,
-                "finish_reason": "error" if failed_gen else ("length" if truncated else "stop"),
-                "truncated": truncated,
-                "error": "HTTP 500 after 5 retries" if failed_gen else None,
-                "usage": {"input_tokens": 100, "output_tokens": words},
-                "judge_usage": {"input_tokens": 0, "output_tokens": 0},
-                "latency_s": 1.0,
-                "model_snapshot": None,
-            }
-        )
-    return rows
+                dims = {d: max(1, min(5, round(quality + rng.uniform(-1, 1)))) for d in DIMENSION_KEYS}
+        truncated = bool(truncate_every) and i % truncate_every == 0
+        out.append(Synthetic(sample, _text(words, lang), "length" if truncated else "stop", dims=dims,
+                             judge_error=judge_error))
+    return out
 
 
-def make_run(
-    root: str | Path,
-    *,
-    label: str = "model-a",
-    run_id: str | None = None,
-    judge: dict[str, Any] | None = None,
-    judged: bool = True,
-    fingerprint: str = "fp-synthetic",
-    rows: list[dict[str, Any]] | None = None,
-    n_boot: int = 1000,
-    **row_kwargs: Any,
-) -> Path:
-    """Write a complete run directory and return its path."""
+def half(samples: Sequence[Synthetic]) -> list[Synthetic]:
+    """The same outputs cut to half their length."""
+    out = []
+    for s in samples:
+        words = s.text.split(" ") if s.sample.language == "en" else list(s.text)
+        cut = words[: len(words) // 2]
+        out.append(replace(s, text=(" " if s.sample.language == "en" else "").join(cut)))
+    return out
+
+
+def journal_state(samples: Sequence[Synthetic], judge: dict[str, Any] | None, judged: bool = True) -> JournalState:
+    """The journal records a real run of these samples would hold."""
+    state = JournalState()
+    length = LengthJudge()
+    quality_metrics = QualityJudge.declared_metrics()
+    for s in samples:
+        gen = (Generation.failure(s.id, s.error) if s.error else
+               Generation(request_id=s.id, text=s.text, finish_reason=s.finish_reason,  # type: ignore[arg-type]
+                          usage=Usage(100, len(s.text.split())), latency_s=1.0))
+        state.record_generation(GenerationRecord(gen, "synthetic"))
+        if s.error:
+            continue
+        verdict = next(length.judge([JudgeInput(s.sample, s.text, gen)]))
+        state.record_judgement(JudgementRecord(verdict, "length", "synthetic", length.metric_values(verdict)))
+        if judged and judge is not None:
+            if s.judge_error:
+                q = Judgement(sample_id=s.id, judge="quality", score=None, error=s.judge_error, attempts=3,
+                              identity=judge)
+            else:
+                assert s.dims is not None
+                q = Judgement(sample_id=s.id, judge="quality", score=quality_score(s.dims), dimension_scores=s.dims,
+                              analysis="Relevant and clear; depth could improve.", identity=judge)
+            metrics = {m.name: q.score for m in quality_metrics}
+            state.record_judgement(JudgementRecord(q, "quality", "synthetic", metrics))
+    return state
+
+
+def make_rows(judge: dict[str, Any] | None = None, judged: bool = True, **kwargs: Any) -> list[SampleRow]:
+    """The ``samples.jsonl`` rows of a synthetic run (typed), without writing anything."""
+    samples = make_samples(judged=judged, **kwargs)
+    state = journal_state(samples, judge or quality_judge(), judged)
+    return [sample_row(s.sample, state) for s in samples]
+
+
+def make_run(root: str | Path, *, label: str = "model-a", run_id: str | None = None,
+             judge: dict[str, Any] | None = None, judged: bool = True, fingerprint: str = "fp-synthetic",
+             samples: Sequence[Synthetic] | None = None, dataset_source: str = "synthetic",
+             protocol: str | None = None, config: dict[str, Any] | None = None, **kwargs: Any) -> Path:
+    """Write a finished run directory of ``samples`` (default: :func:`make_samples` of ``kwargs``)."""
     judge = judge or quality_judge()
-    rows = rows if rows is not None else make_rows(judge=judge, judged=judged, **row_kwargs)
-    digest = hashlib.sha256(json.dumps([label, row_kwargs], sort_keys=True, default=str).encode()).hexdigest()
+    samples = list(samples) if samples is not None else make_samples(judged=judged, **kwargs)
+    digest = hashlib.sha256(repr((label, sorted(kwargs.items()), [s.text for s in samples])).encode()).hexdigest()
     run_id = run_id or f"{label}-{digest[:8]}"
     path = Path(root) / run_id
     path.mkdir(parents=True, exist_ok=True)
-    judges: dict[str, Any] = {"length": {"name": "length", "formula": "paper"}}
+    state = journal_state(samples, judge, judged)
+    judges = {"length": LengthJudge().identity(), **({"quality": judge} if judged else {})}
+    metrics = [m.to_dict() for m in LengthJudge.declared_metrics()]
     if judged:
-        judges["quality"] = judge
-    run = {
-        "run_id": run_id,
-        "label": label,
-        "status": "complete",
-        "model": {"name": "scripted", "preset": label},
-        "judges": judges,
-        "length_formula": "paper",
-        "dataset": {"source": "synthetic", "fingerprint": fingerprint},
-        "tasks": sorted({r["task"] for r in rows}),
+        metrics += [m.to_dict() for m in QualityJudge.declared_metrics()]
+    meta = {
+        "format_version": FORMAT_VERSION, "run_id": run_id, "session_id": uuid.uuid4().hex, "label": label,
+        "model": {"adapter": "scripted", "model": label, "preset": label},
+        "config": {**(config or {}), **({"protocol": protocol} if protocol else {})}, "protocol": protocol,
+        "dataset": {"source": dataset_source, "fingerprint": fingerprint, "samples": len(samples)},
     }
-    (path / "run.json").write_text(json.dumps(run, indent=2), encoding="utf-8")
-    (path / "samples.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
-    (path / "results.json").write_text(json.dumps(aggregate_samples(rows, n_boot=n_boot)), encoding="utf-8")
+    plan = Plan([PlannedSample(s.sample, Request(s.id, (Message.user(s.sample.instruction),))) for s in samples])
+    finalize(path, plan, state, meta, [], {"judges": judges, "metrics": metrics}, None)
     return path

@@ -74,6 +74,20 @@ def test_a_different_judge_rejudges_but_never_regenerates(tmp_path: Path, monkey
     requests = register_fake_judge(monkeypatch, "other-judge", other)
     second = score(first.run_dir, {"judge_model": "other-judge"})
     assert second.generated == 0 and second.judged == 4 and len(requests) == 4
-    rows = load_run(first.run_dir).samples
+    rows = load_run(second.run_dir).samples
     assert {r["quality_score"] for r in rows} == {50.0}
-    assert load_run(first.run_dir).run["judges"]["quality"]["model"] == "other-judge"
+    assert load_run(second.run_dir).run["judges"]["quality"]["model"] == "other-judge"
+    assert all(r["quality_score"] == pytest.approx(79.1667, abs=1e-3) for r in load_run(first.run_dir).samples)
+
+
+def test_rescoring_one_judge_keeps_the_other_judges_identity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    register_fake_judge(monkeypatch, "fake-judge", REPLY)
+    first = evaluate(cfg(tmp_path), progress=None)
+    rescored = score(first.run_dir, {"judges": ["length-released"]})
+    run = load_run(rescored.run_dir)
+    # the quality verdicts stay in the rows, so the quality judge stays in run.json and results.json
+    assert run.run["judges"]["quality"]["model"] == "fake-judge"
+    assert run.run["judges"]["length"]["formula"] == "released"
+    assert run.results is not None and run.results["judges"]["quality"]["model"] == "fake-judge"
+    assert [m["name"] for m in run.results["metrics"]] == ["S", "S_l", "S_q"]
+    assert all(r["quality_score"] == pytest.approx(79.1667, abs=1e-3) for r in run.samples)

@@ -7,8 +7,10 @@ import re
 from pathlib import Path
 
 import pytest
+import runfactory
 import typer
 from fake_models import register_fake_judge
+from runfactory import Synthetic
 from typer.testing import CliRunner
 
 from mmlongbench_write.cli import judging
@@ -26,18 +28,11 @@ def make_run(root: Path, run_id: str, responses: dict[str, str], stored: int | N
     """A finished run on the bundled mini data: images are found again by re-loading ``mini``."""
     from mmlongbench_write.data import load_samples
 
-    path = root / run_id
-    path.mkdir(parents=True)
-    (path / "run.json").write_text(json.dumps({"run_id": run_id, "label": run_id.upper(), "config": {"data": "mini"},
-                                               "dataset": {"source": "mini"}}))
-    rows = []
-    for sample in load_samples("mini").samples:
-        row = {**sample.to_dict(), "response": responses.get(sample.id, "plain text"), "error": None}
-        if stored is not None:
-            row["quality_scores"] = {key: stored for key, _ in DIMENSIONS}
-        rows.append(row)
-    (path / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
+    samples = [Synthetic(sample, responses.get(sample.id, "plain text"),
+                         dims={key: stored for key, _ in DIMENSIONS} if stored is not None else None)
+               for sample in load_samples("mini").samples]
+    return runfactory.make_run(root, label=run_id.upper(), run_id=run_id, samples=samples, judged=stored is not None,
+                               dataset_source="mini", config={"data": "mini"})
 
 
 def scores_from_response(offset: int):  # noqa: ANN201 - test helper

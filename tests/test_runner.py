@@ -46,7 +46,8 @@ def test_eval_writes_the_documented_run_directory(tmp_path: Path) -> None:
     assert run.run["config"]["model_args"] == {"length_ratio": 0.5}
     assert run.results is not None
     overall = run.results["scores"]["overall"]
-    assert overall["S_l"]["mean"] == pytest.approx(50.0) and overall["S"]["mean"] is None
+    assert overall["S_l"]["mean"] == pytest.approx(50.0)
+    assert "S" not in overall and "S_q" not in overall  # only what the judges declare: no quality judge, no S
 
 
 def test_same_command_resumes_without_redoing_work(tmp_path: Path) -> None:
@@ -92,15 +93,28 @@ def test_stage_generate_then_judge(tmp_path: Path) -> None:
     assert all(r["length_score"] == pytest.approx(50.0) for r in load_run(gen.run_dir).samples)
 
 
-def test_score_rejudges_a_run_with_another_formula(tmp_path: Path) -> None:
+def _tree_digest(folder: Path) -> dict[str, str]:
+    import hashlib
+
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def test_score_rejudges_a_run_into_a_new_directory(tmp_path: Path) -> None:
     run_dir = evaluate(config(tmp_path), progress=None).run_dir
+    before = _tree_digest(run_dir)
     outcome = score(run_dir, {"judges": ["length-released"]})
+    assert outcome.run_dir != run_dir and outcome.run_dir.parent == run_dir.parent
     assert outcome.generated == 0 and outcome.judged == 12
-    run = load_run(run_dir)
-    assert run.run["length_formula"] == "released"
+    assert _tree_digest(run_dir) == before  # the original run is byte-identical
+    run = load_run(outcome.run_dir)
+    assert run.run["length_formula"] == "released" and run.run["rescored_from"] == str(run_dir)
     # half length: paper 50, released 1 - (2-1)/3
     assert run.samples[0]["length_score"] == pytest.approx(100 * (1 - 1 / 3))
-    assert score(run_dir, {"judges": ["length-released"]}).judged == 0
+    assert load_run(run_dir).samples[0]["length_score"] == pytest.approx(50.0)
+    again = score(run_dir, {"judges": ["length-released"]})
+    assert again.run_dir == outcome.run_dir and again.judged == 0
+    in_place = score(run_dir, {"judges": ["length-released"]}, in_place=True)
+    assert in_place.run_dir == run_dir and load_run(run_dir).run["length_formula"] == "released"
 
 
 def test_score_a_predictions_file(tmp_path: Path) -> None:

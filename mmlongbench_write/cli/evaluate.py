@@ -134,6 +134,10 @@ def register(app: typer.Typer) -> None:
         cache: str = typer.Option(None, "--cache"),
         cache_dir: str = typer.Option(None, "--cache-dir"),
         max_cost: float = typer.Option(None, "--max-cost"),
+        data: str = typer.Option(None, "--data", help="for a predictions file: the data set its ids refer to "
+                                 "(e.g. the benchmark), so the judge sees the images"),
+        in_place: bool = typer.Option(False, "--in-place", help="re-judge the run directory itself (default: write "
+                                      "the re-scored run to a new directory beside it)"),
     ) -> None:
         """Judge existing predictions (a run, or another tool's jsonl) without generating anything."""
         from mmlongbench_write.scoring import score
@@ -148,15 +152,19 @@ def register(app: typer.Typer) -> None:
         }
         columns = parse_kv(data_columns, flag="--data-columns", convert=False)
         outcome = score(target, {k: v for k, v in overrides.items() if v is not None}, output=output,
-                        columns=columns)
+                        columns=columns, data=data, in_place=in_place)
         print_outcome(outcome)
 
 
 def print_outcome(outcome: Any) -> None:
-    """A short summary: where the run is and its headline scores."""
+    """A short summary: where the run is, its headline scores, what this session did; exits with the
+    run's status code (0 complete, 3 stopped, 4 incomplete; README "Exit codes")."""
     from rich.console import Console
 
+    from mmlongbench_write.errors import EXIT_INCOMPLETE, EXIT_STOPPED
+
     scores = outcome.results.get("scores", {}).get("overall", {})
+    metrics = [m.get("name") for m in outcome.results.get("metrics") or [] if isinstance(m, dict)]
 
     def fmt(metric: str) -> str:
         value = (scores.get(metric) or {}).get("mean")
@@ -165,11 +173,17 @@ def print_outcome(outcome: Any) -> None:
     r = outcome.results
     console = Console(stderr=False)
     console.print(
-        f"[bold]{outcome.run_dir}[/bold]  S={fmt('S')}  S_l={fmt('S_l')}  S_q={fmt('S_q')}  "
-        f"samples={r.get('n_samples')}  generated now={outcome.generated}  judged now={outcome.judged}  "
-        f"errors={r.get('n_generation_errors')}  judge failures={r.get('n_judge_failures')}  "
-        f"truncated={r.get('n_truncated')}",
+        f"[bold]{outcome.run_dir}[/bold]  " + "  ".join(f"{m}={fmt(m)}" for m in metrics) + "  "
+        f"samples={r.get('n_samples')}  generated now={outcome.generated} ({outcome.from_cache} from cache)  "
+        f"reused={outcome.reused}  judged now={outcome.judged}  generation errors={r.get('n_generation_errors')}  "
+        f"judge failures={r.get('n_judge_failures')}  truncated={r.get('n_truncated')}  status={outcome.status}",
         highlight=False,
     )
-    if outcome.stopped_reason:
-        raise typer.Exit(3)
+    errors = Console(stderr=True)
+    if outcome.status == "stopped":
+        errors.print(f"stopped: {outcome.stopped_reason}", highlight=False)
+        raise typer.Exit(EXIT_STOPPED)
+    if outcome.status == "incomplete":
+        errors.print(f"incomplete: {'; '.join(outcome.incomplete_reasons)} — re-run the same command to retry",
+                     highlight=False)
+        raise typer.Exit(EXIT_INCOMPLETE)
