@@ -1,117 +1,120 @@
-"""Aggregate per-sample rows (``samples.jsonl``) into the benchmark's scores with 95% bootstrap CIs.
+"""Aggregate a run's sample rows into its scores, over whatever metrics its judges declare, with 95% CIs.
 
-Rules (DESIGN.md §1 Aggregation), stated in the output so a reader of ``results.json`` sees them:
+Which rows count (docs/judging.md, "Aggregation"), stated in ``results.json`` under ``scores.rule``:
 
-- ``S_q`` and ``S`` are means over samples with a quality score; judge failures (``judge_error``) are
-  excluded from both and counted in ``n_judge_failures``.
-- ``S_l`` is the mean over **all** rows that have a length score (``"S_l_over": "all"``), judge
-  failures included — unlike the authors' script, which drops judge-refused samples everywhere.
-- Generation errors (``error`` set): a row that still carries a ``length_score`` (the runner scores a
-  failed generation as a 0-word output) counts with that score; a row without one is excluded from
-  ``S_l``. Such rows never have ``S_q``/``S``. They are counted in ``n_generation_errors``.
-- Per sample ``S`` is the row's ``score``, or ``(S_l + S_q) / 2`` when the row has both but no ``score``.
+- A row whose generation failed is no measurement: it is excluded from every mean and counted in
+  ``n_generation_errors`` (the run is then *incomplete*, and says so).
+- Each judge's metrics are averaged over the rows where that judge gave a verdict; a judge failure
+  (``judge_error`` for the quality judge) excludes the row from that judge's metrics and is counted.
+- ``S_l`` is reported over two row sets: ``S_l_all`` (every generated row) and ``S_l_judged`` (rows with
+  a quality verdict). The **mmlw** rule (default) makes ``S_l_all`` the headline ``S_l``; the **authors**
+  rule (``--protocol authors``), like the authors' script, drops rows without a quality verdict from
+  every mean, so its headline is ``S_l_judged`` and every other metric is over those rows too.
+- The headline ``S`` is ``(S_l + S_q) / 2`` of the two headline means above, so a table's S always equals
+  the average of its own S_l and S_q. Under the authors rule this equals the mean of per-sample S.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
-from mmlongbench_write.schema import LENGTH_BIN_NAMES, length_bin
+from mmlongbench_write.metrics import COMBINED_PARTS, MetricSpec, S
+from mmlongbench_write.runformat import SampleRow
+from mmlongbench_write.schema import LENGTH_BIN_NAMES
 
-from .stats import DEFAULT_N_BOOT, DEFAULT_SEED, mean_with_ci
+from .stats import DEFAULT_N_BOOT, DEFAULT_SEED, mean_of_means_with_ci, mean_with_ci
 
-METRICS: tuple[str, ...] = ("S", "S_l", "S_q")
-GROUPS: tuple[str, ...] = ("by_length_bin", "by_task", "by_category", "by_language")
-GENERATION_ERROR_POLICY = (
-    "rows with a generation error count with their length_score (scored as a 0-word output) when they "
-    "have one, else are excluded from S_l; they never have S_q or S"
+Rule = Literal["mmlw", "authors"]
+RULES: dict[str, str] = {
+    "mmlw": "S_l over every generated row (S_l_all); each judge's metrics over the rows it judged; "
+            "S = (S_l + S_q) / 2 of those means",
+    "authors": "every metric over the rows with a quality verdict (S_l_judged), as the authors' script "
+               "does; S = (S_l + S_q) / 2 of those means = the mean of per-sample S",
+}
+GROUPS: tuple[tuple[str, Callable[[SampleRow], str | None]], ...] = (
+    ("by_length_bin", lambda r: r.length_bin),
+    ("by_task", lambda r: r.task),
+    ("by_category", lambda r: r.category),
+    ("by_language", lambda r: r.language),
 )
+COUNTS = ("n_samples", "n_generated", "n_judge_failures", "n_generation_errors", "n_truncated")
+NAN = float("nan")
 
 
-def _num(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
+def rule_for_protocol(protocol: str | None) -> Rule:
+    return "authors" if protocol == "authors" else "mmlw"
 
 
-def sample_metrics(row: Mapping[str, Any]) -> dict[str, float | None]:
-    """The per-sample ``S``, ``S_l``, ``S_q`` of one row under the module's rules (``None`` = excluded)."""
-    s_l = _num(row.get("length_score"))
-    s_q = None if row.get("judge_error") else _num(row.get("quality_score"))
-    s = None if row.get("judge_error") else _num(row.get("score"))
-    if s is None and s_l is not None and s_q is not None:
-        s = (s_l + s_q) / 2
-    if s_q is None:
-        s = None
-    return {"S": s, "S_l": s_l, "S_q": s_q}
+def metric_columns(rows: Sequence[SampleRow], specs: Sequence[MetricSpec], rule: Rule) -> dict[str, list[float]]:
+    """Per metric, one value per row (NaN where the row does not count for it under ``rule``).
+
+    Beside the declared metrics: ``S_l_all`` and ``S_l_judged`` when both S_l and S_q are declared.
+    """
+    names = [s.name for s in specs if s.name not in COMBINED_PARTS]
+    has_quality = "S_q" in names
+    columns: dict[str, list[float]] = {name: [] for name in names}
+    extra: dict[str, list[float]] = {"S_l_all": [], "S_l_judged": []} if has_quality and "S_l" in names else {}
+    for row in rows:
+        values = row.metric_values() if row.generated else {}
+        judged = values.get("S_q") is not None
+        for name in names:
+            value = values.get(name)
+            counts = value is not None and (rule == "mmlw" or not has_quality or judged)
+            columns[name].append(float(value) if counts and value is not None else NAN)
+        if extra:
+            s_l = values.get("S_l")
+            extra["S_l_all"].append(NAN if s_l is None else float(s_l))
+            extra["S_l_judged"].append(NAN if s_l is None or not judged else float(s_l))
+    return {**columns, **extra}
 
 
-def row_length_bin(row: Mapping[str, Any]) -> str | None:
-    if row.get("length_bin"):
-        return str(row["length_bin"])
-    req = row.get("required_length")
-    return length_bin(int(req)) if isinstance(req, (int, float)) and req >= 0 else None
-
-
-def is_truncated(row: Mapping[str, Any]) -> bool:
-    return bool(row.get("truncated")) or row.get("finish_reason") == "length"
-
-
-def _group_stats(
-    rows: Sequence[Mapping[str, Any]], metrics: Sequence[dict[str, float | None]], key: str, n_boot: int, seed: int
-) -> dict[str, Any]:
+def _stats(rows: Sequence[SampleRow], columns: dict[str, list[float]], index: Sequence[int],
+           specs: Sequence[MetricSpec], key: str, n_boot: int, seed: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for metric in METRICS:
-        values = [v for v in (m[metric] for m in metrics) if v is not None]
-        out[metric] = mean_with_ci(values, n_boot=n_boot, seed=seed, key=f"{key}/{metric}")
-    words = [float(r["word_count"]) for r in rows if isinstance(r.get("word_count"), (int, float))]
+    for name, column in columns.items():
+        values = [column[i] for i in index if not math.isnan(column[i])]
+        out[name] = mean_with_ci(values, n_boot=n_boot, seed=seed, key=f"{key}/{name}")
+    if any(s.name == S.name for s in specs):
+        parts = [[columns[p][i] for i in index] for p in COMBINED_PARTS["S"]]
+        out["S"] = mean_of_means_with_ci(parts, n_boot=n_boot, seed=seed, key=f"{key}/S")
+    chosen = [rows[i] for i in index]
+    words = [r.word_count for r in chosen if r.generated and r.word_count is not None]
     out["mean_word_count"] = round(sum(words) / len(words), 2) if words else None
-    out["n_samples"] = len(rows)
-    out["n_judge_failures"] = sum(1 for r in rows if r.get("judge_error"))
-    out["n_generation_errors"] = sum(1 for r in rows if r.get("error"))
-    out["n_truncated"] = sum(1 for r in rows if is_truncated(r))
+    out["n_samples"] = len(chosen)
+    out["n_generated"] = sum(1 for r in chosen if r.generated)
+    out["n_judge_failures"] = sum(1 for r in chosen for v in r.scores.values() if not v.ok)
+    out["n_generation_errors"] = sum(1 for r in chosen if not r.generated)
+    out["n_truncated"] = sum(1 for r in chosen if r.truncated)
     return out
 
 
-def _groups(rows: Sequence[Mapping[str, Any]], field: str) -> dict[str, list[int]]:
-    found: dict[str, list[int]] = {}
-    for i, row in enumerate(rows):
-        value = row_length_bin(row) if field == "length_bin" else row.get(field)
-        if value is None or value == "":
-            continue
-        found.setdefault(str(value), []).append(i)
-    return found
+def aggregate_rows(rows: Sequence[SampleRow], specs: Sequence[MetricSpec], *, rule: Rule = "mmlw",
+                   n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED) -> dict[str, Any]:
+    """A run's scores: overall and per length bin, task, category and language.
 
-
-def aggregate_samples(
-    rows: Sequence[Mapping[str, Any]], *, n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED
-) -> dict[str, Any]:
-    """Scores of a run from its ``samples.jsonl`` rows: overall and per bin, task, category, language.
-
-    Each group holds ``S``, ``S_l``, ``S_q`` as ``{"mean", "ci95": [lo, hi], "n"}`` plus
-    ``n_samples``, ``n_judge_failures``, ``n_generation_errors``, ``n_truncated``, ``mean_word_count``.
-    All four length bins are always present (empty ones have ``n == 0`` and ``mean: None``).
+    Each group maps every metric (and ``S_l_all``/``S_l_judged`` beside S_l) to
+    ``{"mean", "ci95": [lo, hi], "n"}`` and carries the counts of :data:`COUNTS` and
+    ``mean_word_count``. All four length bins are always present (empty ones have ``n == 0``).
     """
     rows = list(rows)
-    metrics = [sample_metrics(r) for r in rows]
+    columns = metric_columns(rows, specs, rule)
 
-    def stats(indices: Iterable[int], key: str) -> dict[str, Any]:
-        idx = list(indices)
-        return _group_stats([rows[i] for i in idx], [metrics[i] for i in idx], key, n_boot, seed)
+    def stats(index: Sequence[int], key: str) -> dict[str, Any]:
+        return _stats(rows, columns, index, specs, key, n_boot, seed)
 
     result: dict[str, Any] = {
-        "S_l_over": "all",
-        "generation_errors": GENERATION_ERROR_POLICY,
+        "rule": {"name": rule, "S_l": "S_l_judged" if rule == "authors" else "S_l_all", "text": RULES[rule]},
         "ci": {"method": "percentile bootstrap", "level": 0.95, "n_boot": n_boot, "seed": seed},
         "overall": stats(range(len(rows)), "overall"),
     }
-    bins = _groups(rows, "length_bin")
-    result["by_length_bin"] = {name: stats(bins.get(name, []), f"bin/{name}") for name in LENGTH_BIN_NAMES}
-    for group, field in (("by_task", "task"), ("by_category", "category"), ("by_language", "language")):
-        found = _groups(rows, field)
-        result[group] = {name: stats(found[name], f"{field}/{name}") for name in sorted(found)}
+    for group, key_of in GROUPS:
+        found: dict[str, list[int]] = {}
+        for i, row in enumerate(rows):
+            value = key_of(row)
+            if value:
+                found.setdefault(str(value), []).append(i)
+        names = list(LENGTH_BIN_NAMES) if group == "by_length_bin" else sorted(found)
+        result[group] = {name: stats(found.get(name, []), f"{group}/{name}") for name in names}
     return result

@@ -13,17 +13,17 @@ quality judge) is ``n/a`` and never fails. Exit code: 0 pass, 1 regression, 2 un
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 from mmlongbench_write.errors import MMLWError
+from mmlongbench_write.runformat import SampleRow
 from mmlongbench_write.runstore import StoredRun
 
-from .aggregate import row_length_bin, sample_metrics
-from .board import dataset_fingerprint, judge_key, length_formula, quality_judge_identity
+from .aggregate import metric_columns, rule_for_protocol
+from .board import entry_from_run
 from .stats import paired_diff_ci
-
-METRICS = ("S", "S_l", "S_q")
 
 
 class CompareInputError(MMLWError):
@@ -31,26 +31,39 @@ class CompareInputError(MMLWError):
 
 
 def _check_comparable(base: StoredRun, new: StoredRun, allow_mixed_judges: bool) -> None:
-    fb, fn = dataset_fingerprint(base), dataset_fingerprint(new)
-    if fb and fn and fb != fn:
+    """Refuse two runs whose numbers mean different things (the leaderboard's setting, samples aside)."""
+    for run in (base, new):
+        if run.problem is not None:
+            raise CompareInputError(f"run {run.run_id} is not finished: {run.problem}")
+    sb, sn = entry_from_run(base).setting, entry_from_run(new).setting
+    assert sb is not None and sn is not None
+    if sb.dataset_fingerprint and sn.dataset_fingerprint and sb.dataset_fingerprint != sn.dataset_fingerprint:
         raise CompareInputError(
-            f"different benchmark data: {base.run_id} has dataset fingerprint {fb}, {new.run_id} has {fn}"
+            f"different benchmark data: {base.run_id} has dataset fingerprint {sb.dataset_fingerprint}, "
+            f"{new.run_id} has {sn.dataset_fingerprint}"
         )
-    lb, ln = length_formula(base), length_formula(new)
-    if lb and ln and lb != ln:
-        raise CompareInputError(f"different length formulas: base uses {lb!r}, new uses {ln!r}")
-    jb, jn = judge_key(quality_judge_identity(base)), judge_key(quality_judge_identity(new))
-    if jb and jn and jb != jn and not allow_mixed_judges:
-        raise CompareInputError(
-            f"different quality judges: base {jb}, new {jn} (pass --allow-mixed-judges to compare anyway)"
-        )
+    if sb.length_formula and sn.length_formula and sb.length_formula != sn.length_formula:
+        raise CompareInputError(f"different length formulas: base uses {sb.length_formula!r}, new uses "
+                                f"{sn.length_formula!r}")
+    if sb.protocol != sn.protocol:
+        raise CompareInputError(f"different protocols: base {sb.protocol!r}, new {sn.protocol!r}")
+    jb, jn = dict(sb.judges), dict(sn.judges)
+    for slot in sorted(set(jb) & set(jn)):
+        if jb[slot] != jn[slot] and not (allow_mixed_judges and slot == "quality"):
+            hint = " (pass --allow-mixed-judges to compare anyway)" if slot == "quality" else ""
+            raise CompareInputError(f"different {slot} judges: base {jb[slot]}, new {jn[slot]}{hint}")
+
+
+def _columns(run: StoredRun, rows: list[SampleRow]) -> dict[str, list[float]]:
+    specs = list(run.summary.metrics) if run.summary is not None else run.meta.metrics
+    return metric_columns(rows, specs, rule_for_protocol(run.meta.config.get("protocol")))
 
 
 def compare_runs(
     base: StoredRun,
     new: StoredRun,
     *,
-    metrics: Sequence[str] = METRICS,
+    metrics: Sequence[str] | None = None,
     max_drop: float = 0.0,
     alpha: float = 0.05,
     allow_mixed_judges: bool = False,
@@ -58,13 +71,20 @@ def compare_runs(
     n_boot: int = 2000,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Compare ``new`` against ``base``; the result's ``exit_code`` is 0 (pass) or 1 (regression)."""
-    bad = [m for m in metrics if m not in METRICS]
-    if bad:
-        raise CompareInputError(f"unknown metric {bad[0]!r}; choose from {', '.join(METRICS)}")
+    """Compare ``new`` against ``base``; the result's ``exit_code`` is 0 (pass) or 1 (regression).
+
+    ``metrics`` defaults to every metric both runs declare (S, S_l, S_q for the benchmark's judges).
+    """
     _check_comparable(base, new, allow_mixed_judges)
-    b_rows = {r["id"]: r for r in base.samples if "id" in r}
-    n_rows = {r["id"]: r for r in new.samples if "id" in r}
+    declared = {m.name: m for m in (base.summary.metrics if base.summary else ())}
+    shared_names = [m.name for m in (new.summary.metrics if new.summary else ()) if m.name in declared]
+    chosen = list(metrics) if metrics else shared_names
+    bad = [m for m in chosen if m not in shared_names]
+    if bad:
+        raise CompareInputError(f"metric {bad[0]!r} is not declared by both runs; choose from "
+                                f"{', '.join(shared_names) or 'none'}")
+    b_rows = {r.id: r for r in base.rows}
+    n_rows = {r.id: r for r in new.rows}
     shared = [sid for sid in b_rows if sid in n_rows]
     if not shared:
         raise CompareInputError(
@@ -72,22 +92,31 @@ def compare_runs(
             f"({len(n_rows)} samples) have no sample id in common"
         )
     groups: list[tuple[str, str, list[str]]] = [("overall", "all", shared)]
-    for group, key_of in (("task", lambda r: r.get("task")), ("length_bin", row_length_bin)):
+    for group, key_of in (("task", lambda r: r.task), ("length_bin", lambda r: r.length_bin)):
         keys: dict[str, list[str]] = {}
         for sid in shared:
             k = key_of(b_rows[sid])
             if k:
                 keys.setdefault(str(k), []).append(sid)
         groups += [(group, k, ids) for k, ids in sorted(keys.items())]
-    b_metrics = {sid: sample_metrics(b_rows[sid]) for sid in shared}
-    n_metrics = {sid: sample_metrics(n_rows[sid]) for sid in shared}
+    b_cols = _columns(base, [b_rows[s] for s in shared])
+    n_cols = _columns(new, [n_rows[s] for s in shared])
+    position = {sid: i for i, sid in enumerate(shared)}
+
+    def value(cols: dict[str, list[float]], metric: str, sid: str) -> float | None:
+        if metric == "S":  # per sample, S needs both parts
+            parts = [cols[p][position[sid]] for p in ("S_l", "S_q")]
+            return None if any(math.isnan(p) for p in parts) else sum(parts) / 2
+        v = cols[metric][position[sid]]
+        return None if math.isnan(v) else v
 
     rows: list[dict[str, Any]] = []
     for group, key, ids in groups:
-        for metric in metrics:
+        for metric in chosen:
             pairs: list[tuple[float, float]] = []
+            higher_better = declared[metric].higher_is_better
             for s in ids:
-                b_val, n_val = b_metrics[s][metric], n_metrics[s][metric]
+                b_val, n_val = value(b_cols, metric, s), value(n_cols, metric, s)
                 if b_val is not None and n_val is not None:
                     pairs.append((b_val, n_val))
             d = paired_diff_ci(
@@ -101,14 +130,17 @@ def compare_runs(
             gating = group == "overall" or gate_groups
             if d["n"] == 0:
                 status = "n/a"
-            elif d["ci"][1] < 0 and -d["diff"] > max_drop:
-                status = "regression" if gating else "drop"
-            elif d["ci"][1] < 0:
-                status = "drop (within max-drop)" if gating else "drop"
-            elif d["ci"][0] > 0:
-                status = "improved"
-            else:
-                status = "ok"
+            else:  # "worse" is a drop for higher-is-better metrics, a rise for the others
+                sign = 1.0 if higher_better else -1.0
+                worse, better = (d["ci"][1] < 0, d["ci"][0] > 0) if higher_better else (d["ci"][0] > 0, d["ci"][1] < 0)
+                if worse and -sign * d["diff"] > max_drop:
+                    status = "regression" if gating else "drop"
+                elif worse:
+                    status = "drop (within max-drop)" if gating else "drop"
+                elif better:
+                    status = "improved"
+                else:
+                    status = "ok"
             rows.append({"group": group, "key": key, "metric": metric, "gating": gating, "status": status, **d})
     failed = [r for r in rows if r["status"] == "regression"]
     return {
@@ -120,7 +152,8 @@ def compare_runs(
         "gate_groups": gate_groups,
         "rule": (
             f"regression = the {100 * (1 - alpha):g}% paired-bootstrap CI of new-base lies entirely below 0 "
-            f"and the mean drop exceeds {max_drop:g} points"
+            f"and the mean drop exceeds {max_drop:g} points (above 0 and a rise, for metrics where lower is "
+            "better)"
             + ("" if gate_groups else " (overall rows gate; task/bin rows are informational)")
         ),
         "rows": rows,

@@ -10,23 +10,28 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import hashlib
 import html
 import json
+import re
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from mmlongbench_write.fields import finite_number
+from mmlongbench_write.runformat import ImageInfo, SampleRow
+from mmlongbench_write.runstore import StoredRun
 from mmlongbench_write.schema import LENGTH_BIN_NAMES
 
-from .aggregate import is_truncated, sample_metrics
-from .board import Entry
-from .tables import BIN_TITLES, display_label, fmt
+from .board import Board, BoardTable, Entry
+from .tables import BIN_TITLES, display_label, fmt, per_sample_metrics
 
 RESPONSE_BUDGET_BYTES = 2_000_000  # shared by all responses in the report
 THUMB_BUDGET_BYTES = 1_000_000
 THUMB_SIZE = (128, 96)
 GROUPS = (("by_task", "task"), ("by_category", "category"), ("by_language", "language"))
+SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def _e(text: Any) -> str:
@@ -37,27 +42,36 @@ def _asset(name: str) -> str:
     return resources.files("mmlongbench_write.leaderboard").joinpath("assets", name).read_text("utf-8")
 
 
+def _num_attr(value: Any) -> str:
+    """A ``data-sort`` value: a finite number's repr, or empty (never text from a run file)."""
+    number = finite_number(value)
+    return "" if number is None else repr(number)
+
+
 def _metric_td(m: dict[str, Any] | None, *, ci: bool = True) -> str:
-    if not m or m.get("mean") is None:
+    mean = finite_number((m or {}).get("mean"))
+    if m is None or mean is None:
         return '<td data-sort="">–</td>'
-    text = str(m["text"]) if m.get("text") else fmt(m["mean"])
+    text = str(m["text"]) if m.get("text") else fmt(mean)
     extra = ""
-    if ci and m.get("ci95"):
-        extra = f' <span class="ci">[{fmt(m["ci95"][0])}, {fmt(m["ci95"][1])}]</span>'
-    return f'<td data-sort="{m["mean"]}">{_e(text)}{extra}</td>'
+    bounds = m.get("ci95")
+    if ci and isinstance(bounds, list) and len(bounds) == 2:
+        lo, hi = finite_number(bounds[0]), finite_number(bounds[1])
+        if lo is not None and hi is not None:
+            extra = f' <span class="ci">[{fmt(lo)}, {fmt(hi)}]</span>'
+    return f'<td data-sort="{_num_attr(mean)}">{_e(text)}{extra}</td>'
 
 
-def _count_td(e: Entry, field: str) -> str:
-    v = (e.results.get("overall") or {}).get(field)
+def _count_td(e: Entry, name: str) -> str:
+    v = e.count(name)
     return '<td data-sort="">–</td>' if v is None else f'<td data-sort="{v}">{v}</td>'
 
 
 def _label_td(e: Entry) -> str:
     badges = ""
     if e.reported:
-        badges += (
-            f'<span class="badge reported" title="from the paper, not measured here">reported · {_e(e.setting)}</span>'
-        )
+        badges += (f'<span class="badge reported" title="from the paper, not measured here">reported · '
+                   f"{_e(e.paper_setting)}</span>")
     if e.mixed_judge:
         badges += '<span class="badge mixed" title="scored by a different quality judge">other judge</span>'
     return f'<td class="text" data-sort="{_e(e.label.lower())}">{_e(e.label)}{badges}</td>'
@@ -69,24 +83,20 @@ def _th(text: str, kind: str = "num", title: str = "") -> str:
     return f'<th data-type="{kind}"{cls}{tip}>{_e(text)}</th>'
 
 
-def main_table(entries: Sequence[Entry]) -> str:
-    heads = [_th("#"), _th("model", "text"), _th("S"), _th("S_l"), _th("S_q")]
+def main_table(table: BoardTable, index: int) -> str:
+    metrics = table.metrics
+    binned = per_sample_metrics(table)
+    heads = [_th("#"), _th("model", "text")] + [_th(m.name, title=m.description) for m in metrics]
     for b in LENGTH_BIN_NAMES:
-        heads += [_th(f"S_l {BIN_TITLES[b]}"), _th(f"S_q {BIN_TITLES[b]}")]
-    heads += [
-        _th("n"),
-        _th("judge fail"),
-        _th("truncated"),
-        _th("length formula", "text"),
-        _th("quality judge", "text"),
-        _th("run id", "text"),
-    ]
+        heads += [_th(f"{m.name} {BIN_TITLES[b]}") for m in binned]
+    heads += [_th("n"), _th("judge fail"), _th("truncated"), _th("length formula", "text"),
+              _th("quality judge", "text"), _th("run id", "text")]
     rows = []
-    for rank, e in enumerate(entries, start=1):
+    for rank, e in enumerate(table.entries, start=1):
         cells = [f'<td data-sort="{rank}">{rank}</td>', _label_td(e)]
-        cells += [_metric_td(e.metric(m)) for m in ("S", "S_l", "S_q")]
+        cells += [_metric_td(e.metric(m.name)) for m in metrics]
         for b in LENGTH_BIN_NAMES:
-            cells += [_metric_td(e.metric(m, "by_length_bin", b), ci=False) for m in ("S_l", "S_q")]
+            cells += [_metric_td(e.metric(m.name, "by_length_bin", b), ci=False) for m in binned]
         cells += [_count_td(e, "n_samples"), _count_td(e, "n_judge_failures"), _count_td(e, "n_truncated")]
         cells += [
             f'<td class="text">{_e(e.length_formula or "–")}</td>',
@@ -95,38 +105,40 @@ def main_table(entries: Sequence[Entry]) -> str:
         ]
         cls = "reported" if e.reported else "measured"
         rows.append(f'<tr class="{cls}" data-label="{_e(e.label)}">{"".join(cells)}</tr>')
+    setting = table.setting.title() if table.setting else "reported in the paper, not measured here"
     return (
-        f'<div class="scroll"><table id="leaderboard" class="sortable"><thead><tr>{"".join(heads)}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table></div>"
+        f'<h3 class="setting">{_e(setting)}</h3>'
+        f'<div class="scroll"><table id="leaderboard-{index}" class="sortable leaderboard"><thead><tr>'
+        f'{"".join(heads)}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
     )
 
 
-def groups_table(entries: Sequence[Entry]) -> str:
-    measured = [e for e in entries if not e.reported]
+def groups_table(table: BoardTable, index: int) -> str:
+    measured = table.measured
+    binned = per_sample_metrics(table)
     cols: list[tuple[str, str]] = []
     for group, _ in GROUPS:
-        keys = sorted({k for e in measured for k in (e.results.get(group) or {})})
+        keys = sorted({str(k) for e in measured for k in (e.scores.get(group) or {})})
         cols += [(group, k) for k in keys]
-    if not measured or not cols:
+    if not measured or not cols or not binned:
         return ""
     heads = [_th("model", "text")] + [
-        _th(f"{k} {m}", title=f"{g[3:]} {k}: {m}") for g, k in cols for m in ("S_l", "S_q")
+        _th(f"{k} {m.name}", title=f"{g[3:]} {k}: {m.name}") for g, k in cols for m in binned
     ]
     rows = []
     for e in measured:
-        cells = [_label_td(e)] + [_metric_td(e.metric(m, g, k), ci=False) for g, k in cols for m in ("S_l", "S_q")]
+        cells = [_label_td(e)] + [_metric_td(e.metric(m.name, g, k), ci=False) for g, k in cols for m in binned]
         rows.append(f'<tr class="measured">{"".join(cells)}</tr>')
     return (
-        f'<div class="scroll"><table id="groups" class="sortable"><thead><tr>{"".join(heads)}</tr></thead>'
+        f'<div class="scroll"><table id="groups-{index}" class="sortable"><thead><tr>{"".join(heads)}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
 
 
-def _plots(entries: Sequence[Entry], pairwise: Sequence[dict[str, Any]]) -> list[tuple[str, str, str]]:
+def _plots(runs: Sequence[StoredRun], pairwise: Sequence[dict[str, Any]]) -> list[tuple[str, str, str]]:
     """``(kind, caption, data URI)`` for every figure that has data."""
     from . import plots
 
-    runs = [e.run for e in entries if e.run is not None]
     figs = [
         ("length-scatter", "Output length vs required length (log-log, y = x)", plots.plot_length_scatter(runs)),
         ("ruler", "LongWrite-V-Ruler: mean output length vs required L", plots.plot_ruler(runs)),
@@ -142,8 +154,24 @@ def _plots(entries: Sequence[Entry], pairwise: Sequence[dict[str, Any]]) -> list
     return out
 
 
+def data_folder(run: StoredRun) -> Path | None:
+    """The local folder a run's data came from (images are only read from inside it), or None."""
+    source = run.meta.dataset.get("source")
+    if not isinstance(source, str) or not source or source == "mini":
+        return None
+    path = Path(source).expanduser()
+    if not path.is_absolute():
+        return None  # a relative source names no folder we can trust from here
+    folder = path if path.is_dir() else path.parent
+    return folder.resolve() if folder.is_dir() else None
+
+
 class _Thumbs:
-    """Small JPEG thumbnails of readable source images, deduplicated by hash, within a byte budget."""
+    """Small JPEG thumbnails of the runs' input images, deduplicated by hash, within a byte budget.
+
+    Run files are untrusted: an image is read only when its file lies inside the run's data folder and
+    its bytes hash to the sha256 the run records (or it is a bundled mini image, regenerated by hash).
+    """
 
     def __init__(self, budget: int = THUMB_BUDGET_BYTES, known: dict[str, bytes] | None = None) -> None:
         self.budget = budget
@@ -151,18 +179,14 @@ class _Thumbs:
         self.uris: dict[str, str] = {}
         self.failed: set[str] = set()
 
-    def get(self, ref: dict[str, Any], run_dir: Path) -> str | None:
-        sha = str(ref.get("sha256") or "")
+    def get(self, ref: ImageInfo, folder: Path | None) -> str | None:
+        sha = ref.sha256.lower()
         if sha in self.uris:
             return sha
-        if not sha or sha in self.failed or self.budget <= 0:
+        if not SHA256.fullmatch(sha) or sha in self.failed or self.budget <= 0:
             return None
-        source: Path | bytes | None = self.known.get(sha)
-        if source is None and ref.get("source"):
-            src = Path(str(ref["source"]))
-            candidates = [src] if src.is_absolute() else [src, run_dir / src]
-            source = next((p for p in candidates if p.is_file()), None)
-        uri = self._encode(source) if source is not None else None
+        data = self.known.get(sha) or self._read(ref.source, folder, sha)
+        uri = self._encode(data) if data is not None else None
         if uri is None:
             self.failed.add(sha)
             return None
@@ -171,13 +195,26 @@ class _Thumbs:
         return sha
 
     @staticmethod
-    def _encode(source: Path | bytes) -> str | None:
+    def _read(source: str, folder: Path | None, sha: str) -> bytes | None:
+        if folder is None or not source:
+            return None
+        try:
+            path = (folder / source).resolve() if not Path(source).is_absolute() else Path(source).resolve()
+            if not path.is_relative_to(folder) or not path.is_file() or path.stat().st_size > 50_000_000:
+                return None
+            data = path.read_bytes()
+        except (OSError, ValueError):
+            return None
+        return data if hashlib.sha256(data).hexdigest() == sha else None
+
+    @staticmethod
+    def _encode(data: bytes) -> str | None:
         try:
             import io
 
             from PIL import Image
 
-            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as opened:
+            with Image.open(io.BytesIO(data)) as opened:
                 im = opened.convert("RGB")
                 im.thumbnail(THUMB_SIZE)
                 buf = io.BytesIO()
@@ -187,12 +224,10 @@ class _Thumbs:
         return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _mini_images(entries: Sequence[Entry]) -> dict[str, bytes]:
+def _mini_images(runs: Sequence[StoredRun]) -> dict[str, bytes]:
     """Images of the bundled mini set by hash, when a run used it (they are drawn, not stored)."""
-    if not any(e.run and (e.run.run.get("dataset") or {}).get("source") == "mini" for e in entries):
+    if not any(run.meta.dataset.get("source") == "mini" for run in runs):
         return {}
-    import hashlib
-
     try:
         from mmlongbench_write.data.mini import mini_raw_data
 
@@ -209,93 +244,98 @@ def _clip(text: str, max_bytes: int) -> tuple[str, bool]:
     return raw[:max_bytes].decode("utf-8", errors="ignore"), True
 
 
-def _sample_html(row: dict[str, Any], run_dir: Path, thumbs: _Thumbs, max_bytes: int) -> str:
-    m = sample_metrics(row)
+def _sample_html(row: SampleRow, folder: Path | None, thumbs: _Thumbs, max_bytes: int) -> str:
+    m = row.metric_values() if row.generated else {}
     flags = ""
-    if is_truncated(row):
+    if row.truncated:
         flags += '<span class="badge trunc">truncated</span>'
-    if row.get("judge_error"):
+    if any(not v.ok for v in row.scores.values()):
         flags += '<span class="badge fail">judge failed</span>'
-    if row.get("error"):
+    if not row.generated:
         flags += '<span class="badge fail">generation error</span>'
-    summary = (
-        f"{_e(row.get('id'))} · {_e(row.get('task'))} · {_e(row.get('language'))} · "
-        f"L={_e(row.get('required_length'))} · {_e(row.get('word_count'))} words · "
-        f"S_l {fmt(m['S_l'])} · S_q {fmt(m['S_q'])} · S {fmt(m['S'])}{flags}"
-    )
+    shown = " · ".join(f"{_e(name)} {fmt(value)}" for name, value in m.items())
+    summary = (f"{_e(row.id)} · {_e(row.task)} · {_e(row.language)} · L={row.required_length} · "
+               f"{_e(row.word_count)} words · {shown}{flags}")
     images = []
-    for ref in row.get("images") or []:
-        sha = thumbs.get(ref, run_dir) if isinstance(ref, dict) else None
+    for ref in row.images:
+        sha = thumbs.get(ref, folder)
         if sha:
             images.append(f'<img data-sha="{_e(sha)}" alt="image {_e(sha[:12])}">')
-        elif isinstance(ref, dict):
-            images.append(
-                f'<span class="hash" title="{_e(ref.get("source"))}">{_e(str(ref.get("sha256"))[:12])}</span>'
-            )
-    response = str(row.get("response") if row.get("response") is not None else row.get("prediction") or "")
-    clipped, cut = _clip(response, max_bytes)
+        else:
+            images.append(f'<span class="hash" title="{_e(ref.source)}">{_e(ref.sha256[:12])}</span>')
+    clipped, cut = _clip(row.response if row.response is not None else row.prediction or "", max_bytes)
     note = " (cut for the report; full text in samples.jsonl)" if cut else ""
-    dims = row.get("quality_scores") or {}
+    quality = row.scores.get("quality")
+    dims = quality.details.get("dimensions") if quality is not None and quality.ok else None
     dims_html = " · ".join(f"{_e(k)} {_e(v)}" for k, v in dims.items()) if isinstance(dims, dict) else ""
+    analysis = quality.details.get("analysis") if quality is not None else None
+    failures = "".join(f'<p class="note">{_e(name)} judge error: {_e(v.error)}</p>'
+                       for name, v in row.scores.items() if v.error)
     parts = [
-        f'<div class="instr">{_e(row.get("instruction"))}</div>',
+        f'<div class="instr">{_e(row.instruction)}</div>',
         f'<div class="thumbs">{"".join(images)}</div>' if images else "",
         f'<div class="dims">{dims_html}</div>' if dims_html else "",
-        f'<p class="note">judge error: {_e(row["judge_error"])}</p>' if row.get("judge_error") else "",
-        f'<p class="note">generation error: {_e(row["error"])}</p>' if row.get("error") else "",
-        f"<p><b>Judge analysis:</b> {_e(row.get('judge_analysis'))}</p>" if row.get("judge_analysis") else "",
-        f"<details><summary>response ({_e(row.get('word_count'))} words, finish: "
-        f"{_e(row.get('finish_reason'))}){note}</summary><pre>{_e(clipped)}</pre></details>",
+        failures,
+        f'<p class="note">generation error: {_e(row.error)}</p>' if row.error else "",
+        f"<p><b>Judge analysis:</b> {_e(analysis)}</p>" if analysis else "",
+        f"<details><summary>response ({_e(row.word_count)} words, finish: "
+        f"{_e(row.finish_reason)}){note}</summary><pre>{_e(clipped)}</pre></details>",
     ]
     return f'<details class="sample"><summary>{summary}</summary>{"".join(parts)}</details>'
 
 
 def drilldown(entries: Sequence[Entry], thumbs: _Thumbs) -> str:
     measured = [e for e in entries if e.run is not None]
-    total = sum(len(e.run.samples) for e in measured if e.run) or 1
+    total = sum(len(e.run.rows) for e in measured if e.run) or 1
     max_bytes = max(300, min(200_000, RESPONSE_BUDGET_BYTES // total))
     out = []
     for i, e in enumerate(measured):
         assert e.run is not None
-        samples = "".join(_sample_html(r, e.run.path, thumbs, max_bytes) for r in e.run.samples)
+        folder = data_folder(e.run)
+        samples = "".join(_sample_html(r, folder, thumbs, max_bytes) for r in e.run.rows)
         out.append(
             f'<details class="run" id="run-{i}"><summary>{_e(display_label(e))} — {_e(e.run_id)} '
-            f'({len(e.run.samples)} samples)</summary><p class="note">{_e(e.run.path)}</p>{samples}</details>'
+            f'({len(e.run.rows)} samples)</summary><p class="note">{_e(e.run.path)}</p>{samples}</details>'
         )
     return "".join(out)
 
 
-def build_html(
-    entries: Sequence[Entry], *, pairwise: Sequence[dict[str, Any]] = (), title: str = "MMLongBench-Write leaderboard"
-) -> str:
+def script_json(value: Any) -> str:
+    """JSON safe to inline in a ``<script>``: ``<``, ``>`` and ``&`` escaped, so no string can close it."""
+    text = json.dumps(value, ensure_ascii=True)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def build_html(board: Board, *, pairwise: Sequence[dict[str, Any]] = (),
+               title: str = "MMLongBench-Write leaderboard") -> str:
     """The whole report as one HTML string."""
-    thumbs = _Thumbs(known=_mini_images(entries))
-    figures = _plots(entries, pairwise)
+    entries = board.entries
+    runs = [e.run for e in entries if e.run is not None]
+    thumbs = _Thumbs(known=_mini_images(runs))
+    figures = _plots(runs, pairwise)
     runs_html = drilldown(entries, thumbs)
     n_measured = sum(1 for e in entries if not e.reported)
     n_reported = len(entries) - n_measured
     when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     toggle = (
-        (
-            '<label><input type="checkbox" id="toggle-reported" checked> show reported rows '
-            "(the paper's Table 1, not measured here)</label>"
-        )
-        if n_reported
-        else ""
-    )
+        '<label><input type="checkbox" id="toggle-reported" checked> show reported rows '
+        "(the paper's Table 1, not measured here)</label>"
+    ) if n_reported else ""
     plots_html = "".join(
-        f'<figure data-kind="{k}"><img class="plot" alt="{_e(c)}" src="{uri}"><figcaption>{_e(c)}</figcaption></figure>'
+        f'<figure data-kind="{_e(k)}"><img class="plot" alt="{_e(c)}" src="{uri}"><figcaption>{_e(c)}</figcaption>'
+        "</figure>"
         for k, c, uri in figures
     )
-    mixed = any(e.mixed_judge for e in entries)
     notes = (
-        "Scores are means with 95% percentile-bootstrap CIs. S and S_q exclude samples whose quality "
-        "judge failed (counted under 'judge fail'); S_l is over all samples. Click a column header to sort."
+        "Each table ranks runs of one comparable setting (same samples, tasks, length formula, judges and "
+        "protocol). Scores are means with 95% percentile-bootstrap CIs; S = (S_l + S_q) / 2 of the means shown. "
+        "Click a column header to sort."
     )
-    if mixed:
-        notes += (
-            " Rows marked 'other judge' were scored by a different quality judge: their S_q and S are not comparable."
-        )
+    if any(e.mixed_judge for e in entries):
+        notes += " Rows marked 'other judge' were scored by a different quality judge: their S_q and S differ in kind."
+    tables = "".join(main_table(t, i) for i, t in enumerate(board.tables))
+    groups = "".join(groups_table(t, i) for i, t in enumerate(board.tables) if t.setting is not None)
+    skipped = "".join(f"<li>{_e(path)}: {_e(reason)}</li>" for path, reason in board.skipped)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{_e(title)}</title><style>{_asset("report.css")}</style></head>
@@ -303,16 +343,17 @@ def build_html(
 <h1>{_e(title)}</h1>
 <p class="meta">{n_measured} measured run(s), {n_reported} reported row(s) · generated {when} by mmlw</p>
 <p class="note">{_e(notes)}</p>
+{f'<p class="note">Left out:</p><ul class="note">{skipped}</ul>' if skipped else ""}
 {toggle}
 <h2>Leaderboard</h2>
-{main_table(entries)}
+{tables or '<p class="note">no runs</p>'}
 <h2>By task, category and language</h2>
-{groups_table(entries) or '<p class="note">no measured runs</p>'}
+{groups or '<p class="note">no measured runs</p>'}
 <h2>Plots</h2>
 <div class="plots">{plots_html or '<p class="note">no data to plot</p>'}</div>
 <h2>Runs</h2>
 {runs_html or '<p class="note">no measured runs</p>'}
-<script>window.MMLW_THUMBS = {json.dumps(thumbs.uris)};</script>
+<script>window.MMLW_THUMBS = {script_json(thumbs.uris)};</script>
 <script>{_asset("report.js")}</script>
 </body></html>
 """

@@ -12,15 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mmlongbench_write.errors import MMLWError
+from mmlongbench_write.fields import finite_number
 from mmlongbench_write.runstore import StoredRun
-
-from .aggregate import sample_metrics
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 KINDS = ("length-scatter", "ruler", "tasks", "dimensions")
-DIMENSIONS = ("Relevance", "Accuracy", "Coherence", "Clarity", "Breadth and Depth", "Reading Experience")
 
 
 def _mpl() -> Any:
@@ -50,11 +48,8 @@ def plot_length_scatter(runs: Sequence[StoredRun]) -> Figure | None:
     fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=90)
     lo, hi, any_point = float("inf"), 0.0, False
     for run, label, color in zip(runs, _labels(runs), _colors(len(runs)), strict=False):
-        pts = [
-            (r["required_length"], max(1, r.get("word_count") or 0))
-            for r in run.samples
-            if isinstance(r.get("required_length"), (int, float)) and r["required_length"] > 0 and not r.get("error")
-        ]
+        pts = [(r.required_length, max(1, r.word_count or 0)) for r in run.rows
+               if r.required_length > 0 and r.generated]
         if not pts:
             continue
         any_point = True
@@ -88,9 +83,9 @@ def plot_ruler(runs: Sequence[StoredRun]) -> Figure | None:
     curves = []
     for run, label in zip(runs, _labels(runs), strict=False):
         by_l: dict[int, list[int]] = {}
-        for r in run.samples:
-            if r.get("task") == "ruler" and not r.get("error") and isinstance(r.get("required_length"), int):
-                by_l.setdefault(r["required_length"], []).append(r.get("word_count") or 0)
+        for r in run.rows:
+            if r.task == "ruler" and r.generated:
+                by_l.setdefault(r.required_length, []).append(r.word_count or 0)
         if by_l:
             xs = sorted(by_l)
             curves.append((label, xs, [sum(by_l[x]) / len(by_l[x]) for x in xs]))
@@ -125,18 +120,18 @@ def _grouped_bars(
 def plot_tasks(runs: Sequence[StoredRun]) -> Figure | None:
     """Mean S_l and S_q per task, one bar per run."""
     plt = _mpl()
-    tasks = sorted({str(r["task"]) for run in runs for r in run.samples if r.get("task")})
+    tasks = sorted({r.task for run in runs for r in run.rows if r.task})
     if not tasks:
         return None
     metric_series: dict[str, list[tuple[str, list[float | None]]]] = {"S_l": [], "S_q": []}
     for run, label in zip(runs, _labels(runs), strict=False):
         per: dict[str, dict[str, list[float]]] = {t: {"S_l": [], "S_q": []} for t in tasks}
-        for r in run.samples:
-            m = sample_metrics(r)
+        for r in run.rows:
+            m = r.metric_values() if r.generated else {}
             for metric in ("S_l", "S_q"):
-                value = m[metric]
-                if r.get("task") in per and value is not None:
-                    per[str(r["task"])][metric].append(value)
+                value = m.get(metric)
+                if r.task in per and value is not None:
+                    per[str(r.task)][metric].append(value)
         for metric in ("S_l", "S_q"):
             vals = [sum(per[t][metric]) / len(per[t][metric]) if per[t][metric] else None for t in tasks]
             metric_series[metric].append((label, vals))
@@ -156,26 +151,29 @@ def plot_tasks(runs: Sequence[StoredRun]) -> Figure | None:
 
 
 def plot_dimensions(runs: Sequence[StoredRun]) -> Figure | None:
-    """Mean 1..5 score of each quality dimension (from ``quality_scores``), one bar per run."""
+    """Mean 1..5 score of each of the six rubric dimensions (the quality judge's ``dimensions``), a bar per run."""
+    from mmlongbench_write.judges.parsing import DIMENSIONS
+
     plt = _mpl()
     series = []
-    dims = list(DIMENSIONS)
     for run, label in zip(runs, _labels(runs), strict=False):
         sums: dict[str, list[float]] = {}
-        for r in run.samples:
-            if isinstance(r.get("quality_scores"), dict) and not r.get("judge_error"):
-                for d, v in r["quality_scores"].items():
-                    if isinstance(v, (int, float)):
-                        sums.setdefault(d, []).append(float(v))
-                        if d not in dims:
-                            dims.append(d)
+        for r in run.rows:
+            verdict = r.scores.get("quality")
+            dims = verdict.details.get("dimensions") if verdict is not None and verdict.ok else None
+            if isinstance(dims, dict):
+                for key, _ in DIMENSIONS:
+                    value = dims.get(key)
+                    if isinstance(value, (int, float)) and not isinstance(value, bool):
+                        sums.setdefault(key, []).append(float(value))
         if sums:
             series.append((label, sums))
     if not series:
         return None
     fig, ax = plt.subplots(figsize=(7.2, 4.4), dpi=90)
-    data = [(label, [sum(s[d]) / len(s[d]) if s.get(d) else None for d in dims]) for label, s in series]
-    _grouped_bars(ax, dims, data, _colors(len(series)))
+    data = [(label, [sum(s[key]) / len(s[key]) if s.get(key) else None for key, _ in DIMENSIONS])
+            for label, s in series]
+    _grouped_bars(ax, [name for _, name in DIMENSIONS], data, _colors(len(series)))
     ax.set_ylim(1, 5)
     ax.set_ylabel("mean score (1-5)")
     ax.set_title("Quality per dimension")
@@ -201,10 +199,10 @@ def plot_winrate(pairwise: Sequence[dict[str, Any]]) -> Figure | None:
     for p in pairwise:
         a = idx[str(p["a"].get("label") or p["a"].get("run_id"))]
         b = idx[str(p["b"].get("label") or p["b"].get("run_id"))]
-        if p.get("a_win_rate") is not None:
-            matrix[a][b] = float(p["a_win_rate"])
-        if p.get("b_win_rate") is not None:
-            matrix[b][a] = float(p["b_win_rate"])
+        for row, col, key in ((a, b, "a_win_rate"), (b, a, "b_win_rate")):
+            rate = finite_number(p.get(key))
+            if rate is not None:
+                matrix[row][col] = rate
     size = 1.2 + 0.9 * len(names)
     fig, ax = plt.subplots(figsize=(size + 1.5, size), dpi=90)
     im = ax.imshow(matrix, vmin=0, vmax=1, cmap="RdYlGn")

@@ -86,3 +86,43 @@ def paired_diff_ci(
         idx = _rng(seed, key).integers(0, n, size=(n_boot, n))
         lo, hi = np.quantile(d[idx].mean(axis=1), [alpha / 2, 1 - alpha / 2])
     return {"base": _r(b.mean()), "new": _r(m.mean()), "diff": _r(diff), "ci": [_r(lo), _r(hi)], "n": n}
+
+
+def mean_of_means_with_ci(
+    columns: Sequence[Sequence[float]] | Sequence[np.ndarray[Any, Any]],
+    *,
+    n_boot: int = DEFAULT_N_BOOT,
+    seed: int = DEFAULT_SEED,
+    alpha: float = 0.05,
+    key: str = "",
+) -> dict[str, Any]:
+    """The average of several columns' means, each over its own rows (NaN = not in that column's set).
+
+    This is how a combined score such as ``S = (mean S_l + mean S_q) / 2`` is computed when its parts are
+    averaged over different row sets; the interval resamples rows jointly, so the parts stay paired.
+    ``n`` counts rows present in every column. ``mean`` is None when a column has no value at all.
+    """
+    import numpy as np
+
+    mat = np.asarray(columns, dtype=float)  # (parts, rows)
+    present = ~np.isnan(mat)
+    n_all = int(present.all(axis=0).sum())
+    if mat.size == 0 or not present.any(axis=1).all():
+        return {"mean": None, "ci95": None, "n": n_all}
+
+    def stat(m: np.ndarray[Any, Any]) -> Any:
+        return np.nanmean(m, axis=-1).mean(axis=0)
+
+    mean = float(stat(mat))
+    rows = mat.shape[1]
+    if rows == 1 or n_boot <= 0:
+        return {"mean": _r(mean), "ci95": [_r(mean), _r(mean)], "n": n_all}
+    idx = _rng(seed, key).integers(0, rows, size=(n_boot, rows))
+    import warnings
+
+    with warnings.catch_warnings():  # a resample may miss every row of a part: that draw is dropped
+        warnings.simplefilter("ignore", RuntimeWarning)
+        boots = np.nanmean(mat[:, idx], axis=-1).mean(axis=0)
+    boots = boots[~np.isnan(boots)]
+    lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2]) if boots.size else (mean, mean)
+    return {"mean": _r(mean), "ci95": [_r(lo), _r(hi)], "n": n_all}

@@ -53,15 +53,15 @@ def _compact(headers: list[str], rows: list[list[str]]) -> tuple[list[str], list
     return out_h, out_rows
 
 
-def _print_rich(entries: list[Any]) -> None:
+def _print_rich(board: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from mmlongbench_write.leaderboard.tables import sections
+    from mmlongbench_write.leaderboard.tables import table_sections
 
     console = Console()
-    for number, sec in enumerate(sections(entries)):
-        headers, rows = _compact(sec.headers, sec.rows) if number == 0 else (sec.headers, sec.rows)
+    for sec_number, sec in ((n, s) for t in board.tables for n, s in enumerate(table_sections(t))):
+        headers, rows = _compact(sec.headers, sec.rows) if sec_number == 0 else (sec.headers, sec.rows)
         table = Table(title=sec.title, title_justify="left", caption=sec.note or None, caption_justify="left")
         for h in headers:
             table.add_column(h, no_wrap=h in ("model", "#"))
@@ -82,7 +82,8 @@ def leaderboard(
     ] = False,
     allow_mixed_judges: Annotated[
         bool,
-        typer.Option("--allow-mixed-judges", help="Rank runs scored by different quality judges together (marked)."),
+        typer.Option("--allow-mixed-judges", help="Rank runs that differ only in their quality judge in one table "
+                     "(marked)."),
     ] = False,
     pairwise: Annotated[
         list[Path] | None, typer.Option("--pairwise", help="Pairwise judge result JSON files (win-rate matrix, html).")
@@ -98,33 +99,35 @@ def leaderboard(
     from mmlongbench_write.leaderboard.board import build_board, load_pairwise
 
     paths = _resolve_runs(runs, allow_empty=reported)
-    unfinished: list[Path] = []
-    entries = build_board(
-        paths, reported=reported, allow_mixed_judges=allow_mixed_judges, seed=seed, recompute=recompute,
-        with_samples=fmt == "html", unfinished=unfinished,
-    )
-    if unfinished:
-        names = ", ".join(str(p) for p in unfinished[:5]) + (" ..." if len(unfinished) > 5 else "")
-        print(f"note: left out {len(unfinished)} run(s) with no results yet (re-run their `mmlw eval` to finish "
-              f"them): {names}", file=sys.stderr)
-    if not any(not e.reported for e in entries) and not reported:
-        what = "finished runs" if unfinished else "run directories"
+    board = build_board(paths, reported=reported, allow_mixed_judges=allow_mixed_judges, seed=seed,
+                        recompute=recompute, with_samples=fmt == "html")
+    for path, reason in board.skipped:
+        print(f"note: left out {path}: {reason}", file=sys.stderr)
+    measured = [t for t in board.tables if t.setting is not None]
+    if not measured and not reported:
+        what = "finished runs" if board.skipped else "run directories"
         raise MMLWError(f"no {what} found under {', '.join(paths)}")
+    if len(measured) > 1:
+        print(f"note: the runs span {len(measured)} settings that are not comparable; each is ranked in its own "
+              "table", file=sys.stderr)
+    if fmt == "latex" and len(measured) > 1:
+        raise MMLWError(f"--format latex draws one table, but the runs span {len(measured)} settings: pass the runs "
+                        "of one setting (see `mmlw leaderboard --format md`)")
     if fmt == "html":
         from mmlongbench_write.leaderboard.html_report import build_html
 
-        html = build_html(entries, pairwise=load_pairwise(pairwise or []))
+        html = build_html(board, pairwise=load_pairwise(pairwise or []))
         target = output or Path("report.html")
         target.write_text(html, encoding="utf-8")
-        typer.echo(f"wrote {target} ({len(html.encode('utf-8')) / 1e6:.2f} MB, {len(entries)} rows)")
+        typer.echo(f"wrote {target} ({len(html.encode('utf-8')) / 1e6:.2f} MB, {len(board.entries)} rows)")
         return
     from mmlongbench_write.leaderboard import tables
 
     if fmt == "md" and output is None and sys.stdout.isatty():
-        _print_rich(entries)
+        _print_rich(board)
         return
     text = {"md": tables.to_markdown, "csv": tables.to_csv, "json": tables.to_json, "latex": tables.to_latex}[fmt](
-        entries
+        board
     )
     if output is not None:
         output.write_text(text, encoding="utf-8")
@@ -136,7 +139,10 @@ def leaderboard(
 def compare(
     base_run: Annotated[Path, typer.Argument(help="Baseline run directory.")],
     new_run: Annotated[Path, typer.Argument(help="New run directory (a folder holding exactly one run also works).")],
-    metric: Annotated[str, typer.Option("--metric", help="Comma-separated metrics to gate on.")] = "S,S_l,S_q",
+    metric: Annotated[
+        str | None, typer.Option("--metric", help="Comma-separated metrics to gate on (default: every metric both "
+                                 "runs declare).")
+    ] = None,
     max_drop: Annotated[float, typer.Option("--max-drop", help="Largest tolerated significant drop, in points.")] = 0.0,
     alpha: Annotated[float, typer.Option("--alpha", help="Significance level of the paired bootstrap CI.")] = 0.05,
     fmt: Annotated[str, typer.Option("--format", "-f", help="md | json")] = "md",
@@ -164,7 +170,7 @@ def compare(
         if len(found) != 1:
             raise MMLWError(f"{name} {path}: expected one run directory, found {len(found)}")
         loaded.append(load_run(found[0]))
-    metrics = [m.strip() for m in metric.split(",") if m.strip()]
+    metrics = [m.strip() for m in metric.split(",") if m.strip()] if metric else None
     result = compare_runs(
         loaded[0],
         loaded[1],
