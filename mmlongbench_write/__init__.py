@@ -33,6 +33,7 @@ _EXPORTS: dict[str, str] = {
     "ModelAdapter": "mmlongbench_write.model_adapters.base",
     "Preset": "mmlongbench_write.model_adapters.base",
     "Judge": "mmlongbench_write.judges.base",
+    "MetricSpec": "mmlongbench_write.metrics",
     "Task": "mmlongbench_write.tasks.base",
     "register_task": "mmlongbench_write.registry",
     "register_model": "mmlongbench_write.registry",
