@@ -24,6 +24,10 @@ def score(target: Path, overrides: dict[str, Any], *, output: str | None = None,
 def rejudge_config(run_dir: Path, overrides: dict[str, Any]) -> EvalConfig:
     """The run's own config, judging only, in place: the journal keeps verdicts of unchanged judges."""
     stored = read_run_meta(run_dir).get("config") or {}
+    protocol = stored.get("protocol", "mmlw")
+    if overrides.get("protocol", protocol) != protocol:
+        raise ConfigError(f"--protocol {overrides['protocol']}: run {run_dir.name} was generated under protocol "
+                          f"{protocol}, which shaped its requests; a run is judged under its own protocol")
     merged = {**stored, **overrides, "stage": "judge", "output": str(run_dir.parent), "run_id": run_dir.name}
     return EvalConfig.from_dict(merged)
 
