@@ -69,4 +69,5 @@ class JudgeOptions:
     runtime: RuntimeOptions = field(default_factory=RuntimeOptions)
     cache_mode: str = "readwrite"  # off|read|write|readwrite
     cache_dir: str | None = None  # default: mmlongbench_write.kvstore.default_cache_dir()
+    protocol: str = "mmlw"  # mmlw | authors (part order, default attempts; mmlongbench_write.protocol)
     extra: dict[str, Any] = field(default_factory=dict)

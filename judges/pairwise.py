@@ -7,10 +7,12 @@ the response shown first, ``"B"`` = shown second, or ``"tie"``), are mapped back
 when both name the same run it wins; any disagreement, or a tie in either order, is a tie. A judge that
 always picks the first position therefore produces ties, not wins.
 
-Custom templates (``--judge-prompt``) use ``$INST$``, ``$RESPONSE_A$`` (shown first) and ``$RESPONSE_B$``;
-the images come first, in sample order, as for the quality judge. Verdicts are cached in
-``judgements.sqlite`` (namespace ``pairwise``) by judge identity, instruction, images and the two texts in
-their shown order, so re-running a comparison costs nothing.
+Custom templates (``--judge-prompt``) use ``$INST$``, ``$RESPONSE_A$`` (shown first) and ``$RESPONSE_B$``
+(and ``$BOUNDARY$``, the fence code, if they like); the images come first, in sample order, as for the
+quality judge. The built-in template fences the three texts as the quality judge's does, and the verdict
+is the judge's own last one, never a quote of a response (``parsing.parse_pairwise_reply``). Verdicts are
+cached in ``judgements.sqlite`` (namespace ``pairwise``) by judge identity, instruction, images and the two
+texts in their shown order, so re-running a comparison costs nothing; a stored verdict is checked when read.
 """
 
 from __future__ import annotations
@@ -22,14 +24,14 @@ from typing import Any, Literal
 
 from mmlongbench_write.kvstore import stable_hash
 from mmlongbench_write.model_adapters.base import create_model
-from mmlongbench_write.schema import ImagePart, Message, Request, Sample, TextPart, Usage
-from mmlongbench_write.templates import fill_template
+from mmlongbench_write.schema import Message, Request, Sample, Usage
 
 from .base import JudgeOptions
 from .model_judge import (
     ModelJudgeBase,
     default_judge_spec,
     judge_gen_config,
+    judge_parts,
     max_attempts_from,
     model_identity,
 )
@@ -38,6 +40,24 @@ from .rounds import ask_in_rounds, image_problem, retry_seed
 
 Order = Literal["ab", "ba"]
 PLACEHOLDERS = ("$INST$", "$RESPONSE_A$", "$RESPONSE_B$")
+VERDICTS = ("A", "B", "tie")
+
+
+def stored_verdict_problem(value: Any) -> str | None:
+    """Why a cached pairwise verdict cannot be used (None when it can)."""
+    if not isinstance(value, dict):
+        return f"a {type(value).__name__}, not an object"
+    if value.get("verdict") not in VERDICTS:
+        return f"verdict {value.get('verdict')!r} is not A, B or tie"
+    if value.get("error") is not None:
+        return "it records an error"
+    attempts = value.get("attempts")
+    if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
+        return f"attempts {attempts!r} is not a positive integer"
+    for name in ("analysis", "snapshot"):
+        if value.get(name) is not None and not isinstance(value[name], str):
+            return f"{name} is not text"
+    return None
 
 
 @dataclass(frozen=True)
@@ -91,18 +111,17 @@ class PairwiseJudge(ModelJudgeBase):
         adapter = create_model(options.model or default_judge_spec(), options.runtime)
         return cls(adapter, prompt_file=options.prompt_file, config=judge_gen_config(options),
                    max_attempts=max_attempts_from(options), cache_mode=options.cache_mode,
-                   cache_dir=options.cache_dir, owns_adapter=True)
+                   cache_dir=options.cache_dir, owns_adapter=True, protocol=options.protocol)
 
     def identity(self) -> dict[str, Any]:
         return {"judge": self.name, **model_identity(self.adapter), "prompt": self.prompt_name,
                 "prompt_hash": self.prompt_hash, "temperature": self.config.temperature,
-                "max_new_tokens": self.config.max_new_tokens, "seed": self.config.seed}
+                "max_new_tokens": self.config.max_new_tokens, "seed": self.config.seed, **self.setting_identity()}
 
     def request_for(self, pair: PairInput, order: Order, attempt: int = 1) -> Request:
         first, second = (pair.response_a, pair.response_b) if order == "ab" else (pair.response_b, pair.response_a)
-        text = fill_template(self.template, {"$INST$": pair.sample.instruction, "$RESPONSE_A$": first,
-                                             "$RESPONSE_B$": second})
-        parts = tuple(ImagePart(img) for img in pair.sample.images) + (TextPart(text),)
+        text = self.fill({"$INST$": pair.sample.instruction, "$RESPONSE_A$": first, "$RESPONSE_B$": second})
+        parts = judge_parts(pair.sample.images, text, self.part_order)
         config = self.config.merged(seed=retry_seed(self.config.seed, attempt))
         return Request(id=f"{pair.sample.id}#{order}#try{attempt}", messages=(Message("user", parts),), config=config)
 
@@ -113,9 +132,6 @@ class PairwiseJudge(ModelJudgeBase):
 
     def compare(self, pairs: Sequence[PairInput]) -> Iterator[PairVerdict]:
         """Yield one :class:`PairVerdict` per pair as soon as both orders are judged."""
-        store = self._cache()
-        reading = store is not None and self.cache_mode in ("read", "readwrite")
-        writing = store is not None and self.cache_mode in ("write", "readwrite")
         done: dict[int, dict[str, dict[str, Any]]] = {}
         todo: list[tuple[int, Order]] = []
         for i, pair in enumerate(pairs):
@@ -125,7 +141,7 @@ class PairwiseJudge(ModelJudgeBase):
                 continue
             done[i] = {}
             for order in ("ab", "ba"):
-                hit = store.get(self._key(pair, order)) if reading and store is not None else None
+                hit = self.cached(self._key(pair, order), stored_verdict_problem)
                 if hit is not None:
                     done[i][order] = {**hit, "usage": {}, "attempts": hit.get("attempts", 1)}
                 else:
@@ -136,13 +152,17 @@ class PairwiseJudge(ModelJudgeBase):
         def build(handle: tuple[int, Order], attempt: int) -> Request:
             return self.request_for(pairs[handle[0]], handle[1], attempt)
 
-        for outcome in ask_in_rounds(self.adapter, todo, build, parse_pairwise_reply, self.max_attempts):
+        def parse(handle: tuple[int, Order], text: str) -> tuple[str, str | None]:
+            pair = pairs[handle[0]]
+            return parse_pairwise_reply(text, judged=(pair.sample.instruction, pair.response_a, pair.response_b))
+
+        for outcome in ask_in_rounds(self.adapter, todo, build, parse, self.max_attempts):
             i, order = outcome.handle
             verdict, analysis = outcome.value if outcome.ok else (None, None)
             record = {"verdict": verdict, "analysis": analysis, "error": outcome.error, "attempts": outcome.attempts,
                       "usage": outcome.usage.to_dict(), "snapshot": outcome.snapshot}
-            if outcome.ok and writing and store is not None:
-                store.put(self._key(pairs[i], order), record)
+            if outcome.ok:
+                self.remember(self._key(pairs[i], order), record)
             done[i][order] = record
             if len(done[i]) == 2:
                 yield self._verdict(pairs[i], done.pop(i))

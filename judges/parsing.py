@@ -1,19 +1,27 @@
-"""Reading a judge model's reply: find the JSON, validate the six rubric scores, detect refusals.
+"""Reading a judge model's reply: find the JSON, validate the verdict, detect refusals and quotes.
 
 Judges wrap their JSON in code fences, put prose before and after it, spell dimension names in their
 own way ("Breadth and Depth", "breadth_and_depth", "BreadthAndDepth"), and sometimes answer 4.5 or 6.
 Everything that is not an unambiguous integer 1..5 for every dimension is rejected *with a reason*, so
 the caller can retry and, in the end, record a judge failure instead of inventing a score.
+
+The verdict is the judge's own **final** word: the last complete score object of the reply. Responses
+are written by the systems under test and may carry a score block of their own; a judge that quotes
+such a block before (or after) its verdict must not be scored by it. So an object that also occurs in
+the judged text is a quote, never a verdict, and a reply whose verdict is ambiguous — a partial score
+object after the last complete one, one dimension given two different values, or nothing but quotes —
+is rejected (and asked again).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-#: The rubric of DESIGN.md §1: (canonical key, display name), in the order the prompt lists them.
+#: The rubric (docs/judging.md): (canonical key, display name), in the order the prompt lists them.
 DIMENSIONS: tuple[tuple[str, str], ...] = (
     ("relevance", "Relevance"),
     ("accuracy", "Accuracy"),
@@ -30,7 +38,7 @@ _REFUSAL = re.compile(
     r"against (?:my|the) (?:policy|policies|guidelines)|抱歉|无法(?:评估|评价|协助|提供|完成))",
     re.IGNORECASE,
 )
-_FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
+_VERDICT_KEYS = {"winner", "verdict", "better", "preferred", "choice"}
 
 
 class JudgeReplyError(ValueError):
@@ -50,6 +58,22 @@ class ParsedScores:
     analysis: str | None
 
 
+class JSONObject(dict):  # type: ignore[type-arg]
+    """A decoded JSON object that remembers the keys it gave twice with different values."""
+
+    conflicts: set[str]
+
+
+@dataclass(frozen=True)
+class FoundObject:
+    """A top-level JSON object in a text, with where it starts and ends."""
+
+    value: JSONObject
+    start: int
+    end: int
+    conflicts: frozenset[str] = field(default_factory=frozenset)  # keys (anywhere inside) given twice, differing
+
+
 def normalize_key(key: str) -> str:
     """``"Breadth and Depth"``, ``"breadth_and_depth"``, ``"Breadth & Depth"`` -> ``"breadthanddepth"``."""
     return re.sub(r"[^a-z0-9]", "", key.lower().replace("&", "and"))
@@ -66,35 +90,56 @@ def quality_score(scores: dict[str, float] | list[float] | tuple[float, ...]) ->
     return (sum(values) - len(DIMENSIONS)) * 25.0 / 6.0
 
 
+def scan_json_objects(text: str) -> list[FoundObject]:
+    """Every top-level JSON object in ``text`` (in code fences or prose), in order of position.
+
+    Objects nested in another one are part of it, not separate finds; a ``{`` that starts nothing
+    decodable is skipped.
+    """
+    conflicts: set[str] = set()
+
+    def pairs_hook(pairs: list[tuple[str, Any]]) -> JSONObject:
+        obj = JSONObject()
+        for key, value in pairs:
+            if key in obj and obj[key] != value:
+                conflicts.add(key)
+            obj[key] = value
+        return obj
+
+    decoder = json.JSONDecoder(object_pairs_hook=pairs_hook)
+    found: list[FoundObject] = []
+    position = 0
+    while True:
+        start = text.find("{", position)
+        if start < 0:
+            return found
+        conflicts.clear()
+        try:
+            value, end = decoder.raw_decode(text, start)
+        except json.JSONDecodeError:
+            position = start + 1
+            continue
+        found.append(FoundObject(value, start, end, frozenset(conflicts)))
+        position = end
+
+
 def find_json_objects(text: str) -> list[dict[str, Any]]:
-    """Every JSON object in ``text``: fenced blocks first, then each ``{`` that starts a decodable object."""
-    found: list[dict[str, Any]] = []
-    decoder = json.JSONDecoder()
-    for block in _FENCE.findall(text):
-        try:
-            obj = json.loads(block.strip())
-        except json.JSONDecodeError:
-            continue
-        if isinstance(obj, dict):
-            found.append(obj)
-    for match in re.finditer(r"\{", text):
-        try:
-            obj, _ = decoder.raw_decode(text, match.start())
-        except json.JSONDecodeError:
-            continue
-        if isinstance(obj, dict):
-            found.append(obj)
-    return found
+    """The top-level JSON objects of ``text`` in order (see :func:`scan_json_objects`)."""
+    return [f.value for f in scan_json_objects(text)]
 
 
-def _dimension_map(obj: dict[str, Any]) -> dict[str, Any]:
-    """The values under dimension-like keys, looking one level down (``{"scores": {...}}``) too."""
-    direct = {_NORMALIZED[normalize_key(k)]: v for k, v in obj.items() if normalize_key(k) in _NORMALIZED}
+def _dimension_values(obj: dict[str, Any]) -> dict[str, list[Any]]:
+    """Every value given for each dimension: at the top level, else one level down (``{"scores": {...}}``)."""
+    direct: dict[str, list[Any]] = {}
+    for key, value in obj.items():
+        canonical = _NORMALIZED.get(normalize_key(key))
+        if canonical is not None:
+            direct.setdefault(canonical, []).append(value)
     if direct:
         return direct
     for value in obj.values():
         if isinstance(value, dict):
-            nested = _dimension_map(value)
+            nested = _dimension_values(value)
             if nested:
                 return nested
     return {}
@@ -131,43 +176,69 @@ def as_score(value: Any) -> int:
 
 def looks_like_refusal(text: str) -> bool:
     """True for a reply with no JSON object that reads like a refusal ("I'm sorry, I can't ...")."""
-    return not find_json_objects(text) and bool(_REFUSAL.search(text[:600]))
+    return not scan_json_objects(text) and bool(_REFUSAL.search(text[:600]))
 
 
-def reply_objects(text: str) -> list[dict[str, Any]]:
+def reply_objects(text: str) -> list[FoundObject]:
     """The JSON objects of a judge reply; an empty reply, a refusal or a reply without JSON raises."""
     if not text or not text.strip():
         raise JudgeReplyError("empty reply")
-    objects = find_json_objects(text)
+    objects = scan_json_objects(text)
     if not objects:
-        if looks_like_refusal(text):
+        if _REFUSAL.search(text[:600]):
             raise JudgeReplyError(f"judge refused: {text.strip()[:200]!r}", refusal=True)
         raise JudgeReplyError("no JSON object in the reply")
     return objects
 
 
-def parse_quality_reply(text: str) -> ParsedScores:
+def _quoted_objects(judged: Sequence[str]) -> list[dict[str, Any]]:
+    return [f.value for text in judged for f in scan_json_objects(text)]
+
+
+def _own_objects(objects: list[FoundObject], judged: Sequence[str], what: str) -> list[FoundObject]:
+    """``objects`` less those that copy an object of the judged texts; raises when only copies are left."""
+    quoted = _quoted_objects(judged)
+    own = [f for f in objects if f.value not in quoted]
+    if not own:
+        raise JudgeReplyError(f"ambiguous verdict: the only {what} in the reply is copied from the judged "
+                              "response, none is the judge's own")
+    return own
+
+
+def parse_quality_reply(text: str, judged: Sequence[str] = ()) -> ParsedScores:
     """Validate a quality-judge reply; raise :class:`JudgeReplyError` with the reason when unusable.
 
-    The first JSON object that carries any rubric dimension is the answer; it must carry all six, each an
-    integer 1..5. A reply without JSON that reads like a refusal is reported as a refusal.
+    The verdict is the last object that carries all six dimensions, each an integer 1..5, among the
+    objects that are not copies of one in ``judged`` (the texts the judge was shown). See the module
+    docstring for what makes a verdict ambiguous. A reply without JSON that reads like a refusal is
+    reported as a refusal.
     """
-    objects = reply_objects(text)
-    candidates = [(obj, _dimension_map(obj)) for obj in objects]
-    with_dims = [(obj, dims) for obj, dims in candidates if dims]
-    if not with_dims:
+    scored = [(f, dims) for f in reply_objects(text) if (dims := _dimension_values(f.value))]
+    if not scored:
         raise JudgeReplyError("the JSON has none of the rubric dimensions")
-    obj, dims = max(with_dims, key=lambda pair: len(pair[1]))
-    missing = [name for key, name in DIMENSIONS if key not in dims]
-    if missing:
+    own_found = _own_objects([f for f, _ in scored], judged, "score object")
+    own = [(f, dims) for f, dims in scored if any(f is o for o in own_found)]
+    complete = [i for i, (_, dims) in enumerate(own) if len(dims) == len(DIMENSIONS)]
+    if not complete:
+        _, dims = own[-1]
+        missing = [name for key, name in DIMENSIONS if key not in dims]
         raise JudgeReplyError(f"missing dimension(s): {', '.join(missing)}")
+    last = complete[-1]
+    if last != len(own) - 1:
+        raise JudgeReplyError("ambiguous verdict: a partial score object follows the last complete one")
+    found, dims = own[last]
     scores: dict[str, int] = {}
     for key, name in DIMENSIONS:
+        values = dims[key]
+        conflicting = len({json.dumps(v, sort_keys=True) for v in values}) > 1 or any(
+            normalize_key(k) == normalize_key(name) for k in found.conflicts)
+        if conflicting:
+            raise JudgeReplyError(f"ambiguous verdict: {name} is given two different scores")
         try:
-            scores[key] = as_score(dims[key])
+            scores[key] = as_score(values[-1])
         except JudgeReplyError as exc:
             raise JudgeReplyError(f"{name}: {exc.reason}") from None
-    return ParsedScores(scores=scores, analysis=_analysis(obj))
+    return ParsedScores(scores=scores, analysis=_analysis(found.value))
 
 
 #: Pairwise verdict spellings -> ``A`` / ``B`` / ``tie``.
@@ -178,14 +249,29 @@ _VERDICTS = {
 }
 
 
-def parse_pairwise_reply(text: str) -> tuple[str, str | None]:
-    """``("A"|"B"|"tie", analysis)`` from a pairwise reply ``{"analysis": ..., "winner": "A"}``."""
-    objects = reply_objects(text)
-    for obj in objects:
-        for key, value in obj.items():
-            if normalize_key(key) in {"winner", "verdict", "better", "preferred", "choice"}:
-                verdict = _VERDICTS.get(normalize_key(str(value)))
-                if verdict is None:
-                    raise JudgeReplyError(f"verdict {value!r} is not A, B or tie")
-                return verdict, _analysis(obj)
-    raise JudgeReplyError("the JSON has no 'winner' field")
+def _verdict_values(obj: dict[str, Any]) -> list[Any]:
+    return [value for key, value in obj.items() if normalize_key(key) in _VERDICT_KEYS]
+
+
+def parse_pairwise_reply(text: str, judged: Sequence[str] = ()) -> tuple[str, str | None]:
+    """``("A"|"B"|"tie", analysis)`` from a pairwise reply ``{"analysis": ..., "winner": "A"}``.
+
+    As for the quality judge, the verdict is the last object with a verdict field that is not a copy of
+    one in ``judged``; two different verdicts in that object are ambiguous and rejected.
+    """
+    with_verdict = [f for f in reply_objects(text) if _verdict_values(f.value)]
+    if not with_verdict:
+        raise JudgeReplyError("the JSON has no 'winner' field")
+    found = _own_objects(with_verdict, judged, "verdict object")[-1]
+    values = _verdict_values(found.value)
+    if any(normalize_key(k) in _VERDICT_KEYS for k in found.conflicts):
+        raise JudgeReplyError("ambiguous verdict: the winner is given twice with different values")
+    verdicts = set()
+    for value in values:
+        verdict = _VERDICTS.get(normalize_key(str(value)))
+        if verdict is None:
+            raise JudgeReplyError(f"verdict {value!r} is not A, B or tie")
+        verdicts.add(verdict)
+    if len(verdicts) > 1:
+        raise JudgeReplyError(f"ambiguous verdict: the reply names {' and '.join(sorted(verdicts))}")
+    return verdicts.pop(), _analysis(found.value)

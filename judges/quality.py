@@ -1,18 +1,22 @@
 """The LLM quality judge: S_q from a six-dimension rubric, scored by a judge model that sees the images.
 
 The request (one user message): every input image of the sample, in sample order, then the prompt text
-— the built-in template (``prompts/quality.txt``) or the user's ``--judge-prompt FILE`` — with two
-placeholders substituted verbatim, in one pass:
+(the text first under ``--protocol authors``) — the built-in template (``prompts/quality.txt``) or the
+user's ``--judge-prompt FILE`` — with the placeholders substituted verbatim, in one pass:
 
 * ``$INST$`` -> the instruction the model was given,
-* ``$RESPONSE$`` -> the response being judged (``<think>`` blocks already stripped).
+* ``$RESPONSE$`` -> the response being judged (``<think>`` blocks already stripped),
+* ``$BOUNDARY$`` -> the fence code of the built-in template (``model_judge.fence_code``); a user
+  template gets it only if it uses it.
 
-This is the convention of the authors' released template, so it can be used unchanged; a custom template
-gets the images the same way (image parts first, then its text). Generation: temperature 0.5, at most 1024
-new tokens (the paper's settings), overridable with ``extra["judge_gen_kwargs"]``.
+This is the convention of the authors' released template, so it can be used unchanged. Generation:
+temperature 0.5, at most 1024 new tokens (the paper's settings), overridable with
+``extra["judge_gen_kwargs"]``.
 
-Unusable replies are retried (``extra["max_attempts"]``, default 3); a refusal or repeated failure ends
-as a judgement with ``score=None`` and ``error`` set. Successful verdicts are cached in
+The verdict is the judge's own last complete score object (``parsing.parse_quality_reply``; a quote
+of the response is never taken for it). Unusable or ambiguous replies are retried (``extra["max_attempts"]``,
+default 3, 5 under ``--protocol authors``); a refusal or repeated failure ends as a judgement with
+``score=None`` and ``error`` set. Successful verdicts are cached in
 ``<cache_dir>/judgements.sqlite`` by (judge identity, prompt hash, instruction, response, image hashes,
 judge-sample index), so scoring the same response twice sends one request.
 """
@@ -28,38 +32,59 @@ from mmlongbench_write.errors import ConfigError
 from mmlongbench_write.kvstore import stable_hash
 from mmlongbench_write.metrics import S_Q
 from mmlongbench_write.model_adapters.base import ModelAdapter, create_model
+from mmlongbench_write.protocol import IMAGES_FIRST
 from mmlongbench_write.registry import register_judge
-from mmlongbench_write.schema import (
-    GenerationConfig,
-    ImagePart,
-    JudgeInput,
-    Judgement,
-    Message,
-    Request,
-    TextPart,
-    Usage,
-)
+from mmlongbench_write.schema import GenerationConfig, JudgeInput, Judgement, Message, Request, Usage
 from mmlongbench_write.templates import fill_template
 
 from .base import Judge, JudgeOptions
 from .model_judge import (
+    BOUNDARY,
     DEFAULT_MAX_ATTEMPTS,
     ModelJudgeBase,
     default_judge_spec,
+    fence_code,
     judge_gen_config,
+    judge_parts,
     max_attempts_from,
     model_identity,
 )
-from .parsing import DIMENSION_KEYS, ParsedScores, parse_quality_reply, quality_score
+from .parsing import DIMENSION_KEYS, ParsedScores, as_score, parse_quality_reply, quality_score
 from .rounds import Outcome, ask_in_rounds, image_problem, retry_seed
 
 
 def build_quality_request(template: str, instruction: str, response: str, images: Sequence[Any],
-                          config: GenerationConfig, request_id: str) -> Request:
-    """One user message: the images in sample order, then the filled template."""
-    text = fill_template(template, {"$INST$": instruction, "$RESPONSE$": response})
-    parts = tuple(ImagePart(img) for img in images) + (TextPart(text),)
-    return Request(id=request_id, messages=(Message("user", parts),), config=config)
+                          config: GenerationConfig, request_id: str, part_order: str = IMAGES_FIRST) -> Request:
+    """One user message: the images in sample order and the filled template, in ``part_order``."""
+    text = fill_template(template, {"$INST$": instruction, "$RESPONSE$": response,
+                                    BOUNDARY: fence_code(instruction, response)})
+    return Request(id=request_id, messages=(Message("user", judge_parts(images, text, part_order)),), config=config)
+
+
+def stored_verdict_problem(value: Any) -> str | None:
+    """Why a cached quality verdict cannot be used (None when it can): six integer scores 1..5 and sane fields."""
+    if not isinstance(value, dict):
+        return f"a {type(value).__name__}, not an object"
+    scores = value.get("scores")
+    if not isinstance(scores, dict) or set(scores) != set(DIMENSION_KEYS):
+        return f"scores {scores!r} are not the six rubric dimensions"
+    for key in DIMENSION_KEYS:
+        score = scores[key]
+        if not isinstance(score, int) or isinstance(score, bool):
+            return f"{key} = {score!r} is not an integer"
+        try:
+            as_score(score)
+        except ValueError as exc:
+            return f"{key}: {exc}"
+    if value.get("error") is not None:
+        return "it records an error"
+    attempts = value.get("attempts")
+    if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
+        return f"attempts {attempts!r} is not a positive integer"
+    for name in ("analysis", "snapshot"):
+        if value.get(name) is not None and not isinstance(value[name], str):
+            return f"{name} is not text"
+    return None
 
 
 @register_judge("quality", "S_q: an LLM judge scores six rubric dimensions 1..5 from instruction, images, response")
@@ -72,11 +97,11 @@ class QualityJudge(ModelJudgeBase, Judge):
     def __init__(self, adapter: ModelAdapter, *, prompt_file: str | None = None,
                  config: GenerationConfig | None = None, samples: int = 1, max_attempts: int = DEFAULT_MAX_ATTEMPTS,
                  cache_mode: str = "readwrite", cache_dir: str | Path | None = None,
-                 owns_adapter: bool = False) -> None:
+                 owns_adapter: bool = False, protocol: str = "mmlw") -> None:
         if samples < 1:
             raise ConfigError(f"--judge-samples must be >= 1, got {samples}")
         super().__init__(adapter, prompt_file=prompt_file, config=config, max_attempts=max_attempts,
-                         cache_mode=cache_mode, cache_dir=cache_dir, owns_adapter=owns_adapter)
+                         cache_mode=cache_mode, cache_dir=cache_dir, owns_adapter=owns_adapter, protocol=protocol)
         self.samples = samples
 
     @classmethod
@@ -85,7 +110,7 @@ class QualityJudge(ModelJudgeBase, Judge):
         adapter = create_model(spec, options.runtime)
         return cls(adapter, prompt_file=options.prompt_file, config=judge_gen_config(options), samples=options.samples,
                    max_attempts=max_attempts_from(options), cache_mode=options.cache_mode,
-                   cache_dir=options.cache_dir, owns_adapter=True)
+                   cache_dir=options.cache_dir, owns_adapter=True, protocol=options.protocol)
 
     # -- provenance -----------------------------------------------------------------------------------
     def identity(self) -> dict[str, Any]:
@@ -101,6 +126,7 @@ class QualityJudge(ModelJudgeBase, Judge):
             "max_new_tokens": self.config.max_new_tokens,
             "seed": self.config.seed,
             "samples": self.samples,
+            **self.setting_identity(),
         }
         if extra:
             ident["gen_extra"] = extra
@@ -127,10 +153,9 @@ class QualityJudge(ModelJudgeBase, Judge):
         config = self.config.merged(seed=retry_seed(self._seed(k), attempt))
         rid = f"{item.sample.id}#judge{k}#try{attempt}"
         return build_quality_request(self.template, item.sample.instruction, item.response, item.sample.images,
-                                     config, rid)
+                                     config, rid, self.part_order)
 
     def judge(self, items: Sequence[JudgeInput]) -> Iterator[Judgement]:
-        store = self._cache()
         results: dict[int, dict[int, dict[str, Any]]] = {i: {} for i in range(len(items))}
         keys: dict[tuple[int, int], str] = {}
         todo: list[tuple[int, int]] = []
@@ -142,7 +167,7 @@ class QualityJudge(ModelJudgeBase, Judge):
                 continue
             for k in range(self.samples):
                 keys[(i, k)] = key = self.cache_key(item, k)
-                hit = store.get(key) if store is not None and self.cache_mode in ("read", "readwrite") else None
+                hit = self.cached(key, stored_verdict_problem)
                 if hit is not None:
                     results[i][k] = {**hit, "cached": True, "usage": {}}
                 else:
@@ -153,12 +178,16 @@ class QualityJudge(ModelJudgeBase, Judge):
         def build(handle: tuple[int, int], attempt: int) -> Request:
             return self.request_for(items[handle[0]], handle[1], attempt)
 
+        def parse(handle: tuple[int, int], text: str) -> ParsedScores:
+            item = items[handle[0]]
+            return parse_quality_reply(text, judged=(item.sample.instruction, item.response))
+
         outcome: Outcome[tuple[int, int]]
-        for outcome in ask_in_rounds(self.adapter, todo, build, parse_quality_reply, self.max_attempts):
+        for outcome in ask_in_rounds(self.adapter, todo, build, parse, self.max_attempts):
             i, k = outcome.handle
             record = self._record(outcome)
-            if outcome.ok and store is not None and self.cache_mode in ("write", "readwrite"):
-                store.put(keys[(i, k)], {key: v for key, v in record.items() if key != "cached"})
+            if outcome.ok:
+                self.remember(keys[(i, k)], {key: v for key, v in record.items() if key != "cached"})
             results[i][k] = record
             if len(results[i]) == self.samples:
                 yield self._compose(items[i], results.pop(i))
@@ -174,6 +203,7 @@ class QualityJudge(ModelJudgeBase, Judge):
             "usage": outcome.usage.to_dict(),
             "snapshot": outcome.snapshot,
             "cached": False,
+            "refused": outcome.refused,
         }
 
     def _failure(self, item: JudgeInput, error: str, attempts: int, usage: Usage, snapshot: str | None,
@@ -193,7 +223,9 @@ class QualityJudge(ModelJudgeBase, Judge):
         errors = [rec["error"] for rec in ordered if rec["scores"] is None]
         if not ok:
             error = errors[0] if len(errors) == 1 else f"all {len(errors)} judge samples failed; first: {errors[0]}"
-            return self._failure(item, error, attempts, usage, snapshot)
+            # a refusal is the judge's final word (not retried on resume, and the run is still complete)
+            refused = {"refused": True} if all(rec.get("refused") for rec in ordered) else None
+            return self._failure(item, error, attempts, usage, snapshot, refused)
         identity = {**self.identity(), "snapshot": snapshot}
         details: dict[str, Any] = {"cached": cached}
         if self.samples == 1:

@@ -59,7 +59,7 @@ def ask_in_rounds(
     adapter: ModelAdapter,
     handles: Sequence[H],
     build: Callable[[H, int], Request],
-    parse: Callable[[str], Any],
+    parse: Callable[[H, str], Any],
     max_attempts: int,
 ) -> Iterator[Outcome[H]]:
     """Yield one :class:`Outcome` per handle, each as soon as it is final.
@@ -67,7 +67,8 @@ def ask_in_rounds(
     Args:
         adapter: the judge model.
         handles: one per question; ``build(handle, attempt)`` makes its request (ids must be unique).
-        parse: turns reply text into a value, raising :class:`JudgeReplyError` when unusable.
+        parse: ``parse(handle, reply_text)`` makes the value, raising :class:`JudgeReplyError` when unusable
+            (it gets the handle so it can tell the judged texts, which a reply may quote, from the verdict).
         max_attempts: requests per question at most (>= 1).
     """
     if max_attempts < 1:
@@ -99,7 +100,7 @@ def ask_in_rounds(
                 reason = f"judge model error: {generation.error}"
             else:
                 try:
-                    state.value = parse(generation.text)
+                    state.value = parse(state.handle, generation.text)
                 except JudgeReplyError as exc:
                     reason = exc.reason
                     if exc.refusal:

@@ -31,6 +31,10 @@ RUNTIME_FIELDS = frozenset(
 JUDGE_FIELDS = frozenset({"judges", "judge_model", "judge_model_args", "judge_prompt", "judge_samples",
                           "judge_gen_kwargs", "judge_max_attempts"})
 
+#: Template paths (judge templates aside): hashed by *content* in the fingerprint, never by path (see
+#: :meth:`EvalConfig.prompt_fingerprint`), so moving a file changes nothing and editing one does.
+TEMPLATE_PATH_FIELDS = frozenset({"prompts_from", "caption_prompt", "writer_prompt"})
+
 _SECRET_ARG = re.compile(r"(api[_-]?key|secret|token|password)$", re.IGNORECASE)
 CACHE_MODES = ("off", "read", "write", "readwrite")
 STAGES = ("all", "generate", "judge")
@@ -62,7 +66,16 @@ class EvalConfig:
     judge_prompt: str | None = None
     judge_samples: int = 1
     judge_gen_kwargs: dict[str, Any] = field(default_factory=dict)
-    judge_max_attempts: int = 3
+    judge_max_attempts: int | None = None  # None: 3, or 5 under --protocol authors
+    # --- templates and protocol (docs/judging.md "Templates and protocol") -------------------------------
+    # protocol changes generations (part order; captions in the writer template) and judging (part order,
+    # attempts) and names the aggregation rule: fingerprinted. caption_prompt / writer_prompt change the
+    # caption+LLM generations: fingerprinted by content. prompts_from supplies the judge template (judging
+    # only) and, in caption-llm mode, the caption and writer templates (fingerprinted by content).
+    protocol: str = "mmlw"  # mmlw | authors (mmlongbench_write.protocol)
+    prompts_from: str | None = None  # a checkout of THU-KEG/LongWriter-V: templates from their places there
+    caption_prompt: str | None = None  # caption-llm: the captioner's prompt file (no placeholders)
+    writer_prompt: str | None = None  # caption-llm: the writer's template file ($QUESTION$, $CAPTIONS$)
     # runtime
     output: str = "runs"
     run_id: str | None = None
@@ -106,10 +119,55 @@ class EvalConfig:
             raise ConfigError("--concurrency and --batch-size must be at least 1")
         if self.judge_samples < 1:
             raise ConfigError("--judge-samples must be at least 1")
-        if self.judge_max_attempts < 1:
+        if self.judge_max_attempts is not None and self.judge_max_attempts < 1:
             raise ConfigError("--judge-max-attempts must be at least 1")
         if self.shard is not None:
             parse_shard(self.shard)
+        self._validate_templates()
+
+    # --- templates and protocol ------------------------------------------------------------------------
+    def _validate_templates(self) -> None:
+        from .protocol import check_protocol
+
+        check_protocol(self.protocol)
+        for flag, value in (("--caption-prompt", self.caption_prompt), ("--writer-prompt", self.writer_prompt)):
+            if value is not None and self.mode != "caption-llm":
+                raise ConfigError(f"{flag} applies to --mode caption-llm only (this run is --mode {self.mode})")
+        if self.protocol == "authors" and self.mode == "caption-llm" and not (self.writer_prompt or self.prompts_from):
+            raise ConfigError("--protocol authors --mode caption-llm writes the captions into a writer template: "
+                              "give --writer-prompt FILE (with $QUESTION$ and $CAPTIONS$) or --prompts-from DIR")
+
+    def template_path(self, kind: str) -> str | None:
+        """The template file of ``kind`` (judge, caption, writer): its own flag, else ``--prompts-from``'s."""
+        from .templates import authors_prompt_paths
+
+        explicit = {"judge": self.judge_prompt, "caption": self.caption_prompt, "writer": self.writer_prompt}[kind]
+        if explicit is not None or self.prompts_from is None:
+            return explicit
+        return str(authors_prompt_paths(self.prompts_from, [kind])[kind])
+
+    def load_template(self, kind: str) -> Any:
+        """The :class:`~mmlongbench_write.templates.PromptTemplate` of ``kind``, or None for the built-in."""
+        from .templates import PLACEHOLDERS, read_template
+
+        path = self.template_path(kind)
+        if path is None:
+            return None
+        flag = {"judge": "--judge-prompt", "caption": "--caption-prompt", "writer": "--writer-prompt"}[kind]
+        return read_template(path, PLACEHOLDERS[kind], flag=flag if self.prompts_from is None else
+                             f"{flag} (from --prompts-from {self.prompts_from})")
+
+    def prompt_fingerprint(self) -> dict[str, Any]:
+        """The generation-side part of the template/protocol block, empty at the defaults (old run ids hold)."""
+        d: dict[str, Any] = {}
+        if self.protocol != "mmlw":
+            d["protocol"] = self.protocol
+        if self.mode == "caption-llm":
+            hashes = {kind: template.sha256 for kind in ("caption", "writer")
+                      if (template := self.load_template(kind)) is not None}
+            if hashes:
+                d["templates"] = hashes
+        return d
 
     @property
     def judge_names(self) -> list[str]:
@@ -122,8 +180,9 @@ class EvalConfig:
 
     def generation_fingerprint(self) -> str:
         """Hash of everything that determines the generations (not the judges, not the runtime)."""
-        d = {k: v for k, v in self.to_dict().items() if k not in RUNTIME_FIELDS | JUDGE_FIELDS}
-        return stable_hash(d)
+        skip = RUNTIME_FIELDS | JUDGE_FIELDS | TEMPLATE_PATH_FIELDS | {"protocol"}
+        d = {k: v for k, v in self.to_dict().items() if k not in skip}
+        return stable_hash({**d, **self.prompt_fingerprint()})
 
     def default_run_id(self) -> str:
         label = self.label or self.model

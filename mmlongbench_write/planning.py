@@ -44,22 +44,38 @@ def generation_config(base: GenerationConfig, task_overrides: dict[str, Any], us
     return config.merged(**user)
 
 
+def generation_part_order(config: EvalConfig) -> str:
+    """Text or images first in this run's generation requests (``--protocol``; the provider matters)."""
+    from .model_adapters.base import resolve_model_spec
+    from .protocol import IMAGES_FIRST
+    from .protocol import generation_part_order as order_for
+
+    if config.protocol == "mmlw":
+        return IMAGES_FIRST
+    spec = resolve_model_spec(config.model, config.model_args)
+    args = spec.model_args
+    names = " ".join(str(n) for n in (spec.preset, args.get("pretrained"), args.get("model")) if n)
+    return order_for(config.protocol, spec.adapter, names)
+
+
 def build_plan(config: EvalConfig, gen_base: GenerationConfig) -> Plan:
     """Load the data, select the tasks' samples, apply shard and limit, and build each request."""
     from .data import load_samples
+    from .tasks.base import with_part_order
     from .tasks.selection import resolve_tasks
 
     data = load_samples(config.data, columns=config.data_columns or None, skip_invalid=config.skip_invalid,
                         split=config.split)
     items: list[PlannedSample] = []
     seen: set[str] = set()
+    part_order = generation_part_order(config)
     for task in resolve_tasks(config.tasks):
         gen = generation_config(gen_base, dict(task.gen_overrides), config.gen_kwargs, config.seed)
         for sample in task.select(data.samples):
             if sample.id in seen:
                 continue
             seen.add(sample.id)
-            items.append(PlannedSample(sample, task.build_request(sample, gen)))
+            items.append(PlannedSample(sample, with_part_order(task.build_request(sample, gen), part_order)))
     if config.shard:
         index, count = parse_shard(config.shard)
         items = items[index::count]

@@ -103,18 +103,23 @@ def build_adapter(config: EvalConfig, spec: ModelSpec, runtime: RuntimeOptions) 
 
     assert config.captioner is not None  # validated by EvalConfig
     captioner = cached(create_model(resolve_model_spec(config.captioner, config.captioner_args), runtime))
-    return CaptionLLMAdapter(captioner=captioner, writer=writer, runtime=runtime)
+    caption_template, writer_template = config.load_template("caption"), config.load_template("writer")
+    return CaptionLLMAdapter(captioner=captioner, writer=writer, runtime=runtime,
+                             caption_prompt=caption_template.text if caption_template else None,
+                             writer_template=writer_template.text if writer_template else None,
+                             protocol=config.protocol)
 
 
 def build_judges(config: EvalConfig, runtime: RuntimeOptions) -> list[Judge]:
     options = JudgeOptions(
         model=resolve_model_spec(config.judge_model, config.judge_model_args) if config.judge_model else None,
-        prompt_file=config.judge_prompt,
+        prompt_file=config.template_path("judge"),
         samples=config.judge_samples,
         seed=config.seed,
         runtime=runtime,
         cache_mode=config.cache,
         cache_dir=config.cache_dir,
+        protocol=config.protocol,
         extra={"judge_gen_kwargs": dict(config.judge_gen_kwargs), "max_attempts": config.judge_max_attempts},
     )
     return [judge_registry.get(name).from_options(options) for name in config.judge_names]
@@ -412,6 +417,7 @@ def run_metadata(config: EvalConfig, spec: ModelSpec, plan: Plan, judges: Sequen
         "judges": judge_ids,
         "metrics": [m.to_dict() for m in run_metrics(s for j in judges for s in j.declared_metrics())],
         "length_formula": (judge_ids.get("length") or {}).get("formula"),
+        "protocol": config.protocol,
         "dataset": plan.dataset,
         "versions": package_versions(),
         "git": git_revision(),

@@ -49,6 +49,10 @@ def rejudge_config(run_dir: Path, overrides: dict[str, Any], *, output: str | No
                    in_place: bool = False) -> EvalConfig:
     """The run's own config, judging only, in the run itself or in a new run started from its journal."""
     stored = read_meta(run_dir).config
+    protocol = stored.get("protocol", "mmlw")
+    if overrides.get("protocol", protocol) != protocol:
+        raise ConfigError(f"--protocol {overrides['protocol']}: run {run_dir.name} was generated under protocol "
+                          f"{protocol}, which shaped its requests; a run is judged under its own protocol")
     if in_place:
         target_dir = run_dir
     else:

@@ -5,6 +5,13 @@ benchmark (DESIGN.md §1): every distinct image is captioned once (by content ha
 calls, and across runs too when the captioner sits behind the response cache), then the writer gets the
 original messages with each image replaced, in place, by its numbered description. Any adapter can be
 either side.
+
+Both prompts can be the user's (``--caption-prompt``, ``--writer-prompt``, or ``--prompts-from`` a
+checkout of the authors' repository). A writer template gets ``$QUESTION$`` (the request's text) and
+``$CAPTIONS$`` (the descriptions of the request's images, in order: numbered ``[Image k]`` blocks, or
+under ``--protocol authors`` the printed Python list, as the authors' script inserts them), substituted
+verbatim, and is sent as the whole user message. Under ``--protocol authors`` the caption prompt also
+comes before the image in the captioner request.
 """
 
 from __future__ import annotations
@@ -13,7 +20,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from mmlongbench_write.kvstore import stable_hash
+from mmlongbench_write.protocol import DEFAULT_PROTOCOL, TEXT_FIRST, caption_part_order, format_captions
 from mmlongbench_write.schema import Generation, GenerationConfig, ImagePart, ImageRef, Message, Request, TextPart
+from mmlongbench_write.templates import fill_template
 from mmlongbench_write.textstats import strip_think
 
 from .base import ModelAdapter, RuntimeOptions
@@ -45,6 +54,8 @@ class CaptionLLMAdapter(ModelAdapter):
         runtime: run options (default: the writer's).
         caption_prompt: replaces :data:`CAPTION_PROMPT`.
         caption_config: replaces :data:`CAPTION_CONFIG`.
+        writer_template: a template with ``$QUESTION$`` and ``$CAPTIONS$``; None keeps the in-place layout.
+        protocol: ``mmlw`` or ``authors`` (caption part order, how captions fill ``$CAPTIONS$``).
     """
 
     adapter_name = "caption-llm"
@@ -56,12 +67,17 @@ class CaptionLLMAdapter(ModelAdapter):
         runtime: RuntimeOptions | None = None,
         caption_prompt: str | None = None,
         caption_config: GenerationConfig | None = None,
+        writer_template: str | None = None,
+        protocol: str = DEFAULT_PROTOCOL,
     ) -> None:
         super().__init__(runtime or writer.runtime)
         self.captioner = captioner
         self.writer = writer
         self.caption_prompt = caption_prompt or CAPTION_PROMPT
         self.caption_config = caption_config or CAPTION_CONFIG
+        self.writer_template = writer_template
+        self.protocol = protocol
+        self.caption_order = caption_part_order(protocol)
         self._captions: dict[str, str] = {}
 
     @property
@@ -77,6 +93,8 @@ class CaptionLLMAdapter(ModelAdapter):
                 "writer": self.writer.identity(),
                 "caption_prompt_sha256": stable_hash(self.caption_prompt),
                 "caption_config": self.caption_config.to_dict(),
+                **({"writer_template_sha256": stable_hash(self.writer_template)} if self.writer_template else {}),
+                **({"protocol": self.protocol} if self.protocol != DEFAULT_PROTOCOL else {}),
             },
         }
 
@@ -85,9 +103,9 @@ class CaptionLLMAdapter(ModelAdapter):
 
     def caption_request(self, image: ImageRef) -> Request:
         """The request that describes one image (its id is derived from the image hash)."""
-        return Request(
-            f"caption-{image.sha256}", (Message.user(ImagePart(image), self.caption_prompt),), self.caption_config
-        )
+        parts = ((self.caption_prompt, ImagePart(image)) if self.caption_order == TEXT_FIRST
+                 else (ImagePart(image), self.caption_prompt))
+        return Request(f"caption-{image.sha256}", (Message.user(*parts),), self.caption_config)
 
     def caption_all(self, requests: Sequence[Request]) -> dict[str, str]:
         """Caption every image not yet described; returns ``{sha256: error}`` for the ones that failed."""
@@ -112,7 +130,9 @@ class CaptionLLMAdapter(ModelAdapter):
         return errors
 
     def text_request(self, request: Request) -> Request:
-        """``request`` with every image replaced, in place, by its numbered description."""
+        """``request`` as text only: the writer template filled, or each image replaced by its description."""
+        if self.writer_template is not None:
+            return self.templated_request(request)
         number = 0
         messages: list[Message] = []
         for message in request.messages:
@@ -130,6 +150,18 @@ class CaptionLLMAdapter(ModelAdapter):
                     chunks.append(part.text)
             messages.append(Message(message.role, (TextPart("".join(chunks).strip()),)))
         return Request(request.id, tuple(messages), request.config)
+
+    def templated_request(self, request: Request) -> Request:
+        """System messages as they are, then one user message: the writer template with the request's
+        text as ``$QUESTION$`` and its images' descriptions, in order, as ``$CAPTIONS$``."""
+        assert self.writer_template is not None
+        system = tuple(m for m in request.messages if m.role == "system")
+        others = [m for m in request.messages if m.role != "system"]
+        question = "\n\n".join(m.text for m in others if m.text)
+        captions = [self._captions[img.sha256] for m in others for img in m.images]
+        text = fill_template(self.writer_template, {"$QUESTION$": question,
+                                                    "$CAPTIONS$": format_captions(self.protocol, captions)})
+        return Request(request.id, (*system, Message.user(text)), request.config)
 
     def generate(self, requests: Sequence[Request]) -> Iterator[Generation]:
         errors = self.caption_all(requests)

@@ -61,10 +61,21 @@ def test_judge_failures_are_excluded_and_counted(tmp_path: Path, monkeypatch: py
     assert outcome.results["n_judge_failures"] == 4
     overall = outcome.results["scores"]["overall"]
     assert overall["S"]["n"] == 0 and overall["S_l"]["n"] == 4
-    # failed verdicts are judged again on the next run
+    assert outcome.status == "complete"  # a refusal is the judge's final word, never asked again
+    register_fake_judge(monkeypatch, "fake-judge", REPLY)
+    assert evaluate(cfg(tmp_path), progress=None).judged == 0
+
+
+def test_unusable_verdicts_leave_the_run_incomplete_and_are_judged_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    requests = register_fake_judge(monkeypatch, "fake-judge", "no verdict here")
+    outcome = evaluate(cfg(tmp_path), progress=None)
+    assert len(requests) == 4 * 3  # retried up to the attempt limit
+    assert outcome.status == "incomplete" and "4 quality judge failure(s)" in outcome.incomplete_reasons
     register_fake_judge(monkeypatch, "fake-judge", REPLY)
     healed = evaluate(cfg(tmp_path), progress=None)
-    assert healed.judged == 4 and healed.results["n_judge_failures"] == 0
+    assert healed.judged == 4 and healed.results["n_judge_failures"] == 0 and healed.status == "complete"
 
 
 def test_a_different_judge_rejudges_but_never_regenerates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -91,3 +102,29 @@ def test_rescoring_one_judge_keeps_the_other_judges_identity(tmp_path: Path, mon
     assert run.results is not None and run.results["judges"]["quality"]["model"] == "fake-judge"
     assert [m["name"] for m in run.results["metrics"]] == ["S", "S_l", "S_q"]
     assert all(r["quality_score"] == pytest.approx(79.1667, abs=1e-3) for r in run.samples)
+
+
+def test_a_refusal_is_final_and_the_authors_protocol_drops_it_from_every_mean(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def reply(request):  # noqa: ANN001, ANN202 - a judge that refuses to score one sample
+        refuse = "Write a 2,000-word" in request.messages[0].text or request.id.startswith(first_id)
+        return "I'm sorry, I cannot evaluate this response." if refuse else REPLY
+
+    from mmlongbench_write.data import load_samples
+
+    first_id = load_samples("mini").samples[0].id
+    requests = register_fake_judge(monkeypatch, "fake-judge", reply)
+    for protocol in ("mmlw", "authors"):
+        outcome = evaluate(cfg(tmp_path / protocol, model_args={"length_ratio": 0.8}, protocol=protocol),
+                           progress=None)
+        assert outcome.status == "complete"  # the judge gave its final word on every sample
+        overall = outcome.results["scores"]["overall"]
+        assert overall["n_judge_failures"] == 1 and overall["S_q"]["n"] == 3
+        assert overall["S_l"]["n"] == (4 if protocol == "mmlw" else 3)
+        assert overall["S"]["mean"] == pytest.approx((overall["S_l"]["mean"] + overall["S_q"]["mean"]) / 2, abs=1e-3)
+        assert outcome.results["scores"]["rule"]["name"] == protocol
+        asked = len(requests)
+        assert evaluate(cfg(tmp_path / protocol, model_args={"length_ratio": 0.8}, protocol=protocol),
+                        progress=None).judged == 0
+        assert len(requests) == asked  # a refusal is not asked again on resume

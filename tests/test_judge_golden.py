@@ -70,3 +70,9 @@ def test_pairwise_request_golden() -> None:
     pair = PairInput(sample=item.sample, response_a="Response of run A.", response_b="Response of run B.")
     check_golden("pairwise_request.json", {"order_ab": judge.request_for(pair, "ab").to_dict(),
                                            "order_ba": judge.request_for(pair, "ba").to_dict()})
+
+
+def test_quality_request_authors_protocol_golden() -> None:
+    """``--protocol authors``: the same prompt, the text before the images."""
+    judge = QualityJudge(FakeJudgeModel(), cache_mode="off", protocol="authors")
+    check_golden("quality_request_authors_protocol.json", judge.request_for(golden_item()).to_dict())

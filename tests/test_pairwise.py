@@ -26,7 +26,7 @@ def prefer_text(marker: str):  # noqa: ANN201 - test helper
 
     def reply(request: Request) -> str:
         text = request.messages[0].text
-        first = text.split("[Response A]")[1].split("[Response B]")[0]
+        first = text.split("<<<BEGIN RESPONSE A")[1].split("<<<END RESPONSE A")[0]
         return json.dumps({"analysis": "x", "winner": "A" if marker in first else "B"})
 
     return reply

@@ -12,6 +12,7 @@ from mmlongbench_write.specs import parse_kv
 _RUN = "Run"
 _JUDGE = "Judging"
 _SPEED = "Speed, caching and budget"
+_PROMPTS = "Templates and protocol"
 
 
 def _judge_list(value: str | None) -> list[str] | None:
@@ -69,7 +70,17 @@ def register(app: typer.Typer) -> None:
         judge_gen_kwargs: str = typer.Option(None, "--judge-gen-kwargs", help="judge sampling, default "
                                              "temperature=0.5,max_new_tokens=1024", rich_help_panel=_JUDGE),
         judge_max_attempts: int = typer.Option(None, "--judge-max-attempts", help="tries per invalid judge reply "
-                                               "(default 3)", rich_help_panel=_JUDGE),
+                                               "(default 3; 5 under --protocol authors)", rich_help_panel=_JUDGE),
+        protocol: str = typer.Option(None, "--protocol", help="mmlw (default) | authors: part order, captions "
+                                     "as a list, 5 judge attempts, aggregation as the authors' scripts do",
+                                     rich_help_panel=_PROMPTS),
+        prompts_from: str = typer.Option(None, "--prompts-from", help="a checkout of THU-KEG/LongWriter-V: judge, "
+                                         "caption and writer templates from eval/prompts/ there",
+                                         rich_help_panel=_PROMPTS),
+        caption_prompt: str = typer.Option(None, "--caption-prompt", help="caption-llm: the captioner's prompt "
+                                           "file", rich_help_panel=_PROMPTS),
+        writer_prompt: str = typer.Option(None, "--writer-prompt", help="caption-llm: writer template file with "
+                                          "$QUESTION$ and $CAPTIONS$", rich_help_panel=_PROMPTS),
         concurrency: int = typer.Option(None, "--concurrency", help="API requests in flight (default 8)",
                                         rich_help_panel=_SPEED),
         batch_size: int = typer.Option(None, "--batch-size", help="local batch size (default 8)",
@@ -102,7 +113,8 @@ def register(app: typer.Typer) -> None:
             "judge_model": judge_model, "judge_model_args": parse_kv(judge_model_args, flag="--judge-model-args"),
             "judge_prompt": judge_prompt, "judge_samples": judge_samples,
             "judge_gen_kwargs": parse_kv(judge_gen_kwargs, flag="--judge-gen-kwargs"),
-            "judge_max_attempts": judge_max_attempts, "concurrency": concurrency,
+            "judge_max_attempts": judge_max_attempts, "protocol": protocol, "prompts_from": prompts_from,
+            "caption_prompt": caption_prompt, "writer_prompt": writer_prompt, "concurrency": concurrency,
             "batch_size": batch_size, "requests_per_minute": rpm, "tokens_per_minute": tpm,
             "max_retries": max_retries, "timeout_s": timeout, "cache": cache, "cache_dir": cache_dir,
             "max_cost": max_cost, "prices": prices,
@@ -128,6 +140,10 @@ def register(app: typer.Typer) -> None:
         judge_samples: int = typer.Option(None, "--judge-samples"),
         judge_gen_kwargs: str = typer.Option(None, "--judge-gen-kwargs"),
         judge_max_attempts: int = typer.Option(None, "--judge-max-attempts"),
+        protocol: str = typer.Option(None, "--protocol", help="mmlw | authors, for a predictions file (a run is "
+                                     "judged under its own)"),
+        prompts_from: str = typer.Option(None, "--prompts-from", help="a checkout of THU-KEG/LongWriter-V: the "
+                                         "judge template from eval/prompts/eval_quality.txt there"),
         data_columns: str = typer.Option(None, "--data-columns", help="for a predictions file: field=column"),
         output: str = typer.Option(None, "--output", help="runs folder for a predictions file (default runs/)"),
         concurrency: int = typer.Option(None, "--concurrency"),
@@ -141,13 +157,16 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Judge existing predictions (a run, or another tool's jsonl) without generating anything."""
         from mmlongbench_write.scoring import score
+        from mmlongbench_write.templates import authors_prompt_paths
 
+        if prompts_from is not None and judge_prompt is None:  # judging needs only the judge template
+            judge_prompt = str(authors_prompt_paths(prompts_from, ["judge"])["judge"])
         overrides = {
             "judges": _judge_list(judge), "judge_model": judge_model,
             "judge_model_args": parse_kv(judge_model_args, flag="--judge-model-args") or None,
             "judge_prompt": judge_prompt, "judge_samples": judge_samples,
             "judge_gen_kwargs": parse_kv(judge_gen_kwargs, flag="--judge-gen-kwargs") or None,
-            "judge_max_attempts": judge_max_attempts, "concurrency": concurrency,
+            "judge_max_attempts": judge_max_attempts, "protocol": protocol, "concurrency": concurrency,
             "cache": cache, "cache_dir": cache_dir, "max_cost": max_cost,
         }
         columns = parse_kv(data_columns, flag="--data-columns", convert=False)
