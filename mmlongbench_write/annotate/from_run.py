@@ -99,9 +99,9 @@ class ImageFinder:
                 if hashlib.sha256(data).hexdigest() == sha:
                     return data
                 changed = path
-        data = self._indexed(sha) or self._bundled(sha)
-        if data is not None:
-            return data
+        found = self._indexed(sha) or self._bundled(sha)
+        if found is not None:
+            return found
         if changed is not None:
             raise DataError(f"image {changed} changed since the run (its sha256 differs)", sample_id=sample_id)
         raise DataError(f"image {source!r} (sha256 {sha[:12]}...) not found; pass --images DIR",

@@ -173,8 +173,9 @@ def save_page(files: PageFiles, text: str, *, user: str, base: str | None = None
         if (new or "") == (current or ""):
             return SaveResult(current_version, changed=False)
         saved_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        new_version = version_of(new)
         record = {"time": saved_at, "user": user, "previous": current, "previous_version": current_version,
-                  "version": version_of(new)}
+                  "version": new_version}
         end = log.seek(0, os.SEEK_END)
         if end:  # a line torn by a kill mid-append must not swallow this record
             log.seek(end - 1)
@@ -189,4 +190,4 @@ def save_page(files: PageFiles, text: str, *, user: str, base: str | None = None
                 _fsync_dir(files.revision.parent)
         else:
             atomic_write_text(files.revision, new)
-        return SaveResult(record["version"], changed=True, saved_at=saved_at)
+        return SaveResult(new_version, changed=True, saved_at=saved_at)
