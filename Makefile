@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS := hf,api,train,dev
+EXTRAS := hf,api,train,annotate,dev
 
 .PHONY: venv demo test test-fast lint bench clean
 

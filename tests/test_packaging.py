@@ -29,6 +29,9 @@ assert {"ppt_script", "ruler", "custom"} <= set(tasks.names()) and "quality" in 
 from importlib import resources
 configs = resources.files("mmlongbench_write.training").joinpath("accelerate_configs")
 assert {"zero2.yaml", "zero3.yaml", "zero3-offload.yaml", "fsdp.yaml"} <= {p.name for p in configs.iterdir()}
+import mmlongbench_write.annotate.server as studio
+assert studio.STATIC.is_dir() and str(studio.STATIC).startswith(TARGET), studio.STATIC
+assert {"index.html", "app.js", "diff.js", "style.css", "favicon.svg"} <= {p.name for p in studio.STATIC.iterdir()}
 print("OK")
 """
 

@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "mmlongbench_write.cli.judging",  # pairwise, judge-agreement
     "mmlongbench_write.cli.runs",  # merge
     "mmlongbench_write.cli.training",  # train sft|dpo, data ...
+    "mmlongbench_write.cli.annotate",  # annotate init|add-user|serve|export
 )
 
 
