@@ -9,7 +9,7 @@ output and is left out of the fingerprint.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +48,8 @@ class EvalConfig:
     model: str
     model_args: dict[str, Any] = field(default_factory=dict)
     gen_kwargs: dict[str, Any] = field(default_factory=dict)
-    tasks: str = "all"
-    data: str = "mini"
+    tasks: str | None = None  # None: every sample of the data, as it is (tasks label, never filter)
+    data: Any = "mini"  # a path, hub id or "mini"; in the Python API also a Dataset, DataFrame or list of dicts
     data_columns: dict[str, str] = field(default_factory=dict)
     split: str = "train"
     limit: int | None = None
@@ -176,12 +176,21 @@ class EvalConfig:
         return ["length", "quality"] if self.judge_model else ["length"]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The config as JSON; in-memory data stands as its description (``<datasets.Dataset 120 rows>``)."""
+        from .data.inmemory import describe
+
+        return {**asdict(replace(self, data="")), "data": describe(self.data)}
 
     def generation_fingerprint(self) -> str:
-        """Hash of everything that determines the generations (not the judges, not the runtime)."""
+        """Hash of everything that determines the generations (not the judges, not the runtime).
+
+        In-memory data counts by its content (:func:`mmlongbench_write.data.inmemory.identity`).
+        """
+        from .data.inmemory import identity
+
         skip = RUNTIME_FIELDS | JUDGE_FIELDS | TEMPLATE_PATH_FIELDS | {"protocol"}
         d = {k: v for k, v in self.to_dict().items() if k not in skip}
+        d["data"] = identity(self.data, self.split)
         return stable_hash({**d, **self.prompt_fingerprint()})
 
     def default_run_id(self) -> str:

@@ -47,6 +47,10 @@ class DataError(MMLWError):
         self.field = field
 
 
+class OutputError(MMLWError):
+    """An output folder that cannot be created or written (a file, read-only, full)."""
+
+
 class AdapterError(MMLWError):
     """A model adapter that cannot run: missing dependency, no device, rejected credentials."""
 

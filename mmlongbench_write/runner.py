@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import EvalConfig
-from .errors import BudgetExceeded, ConfigError, MMLWError
+from .errors import BudgetExceeded, ConfigError
 from .journal import GenerationRecord, Journal, JournalState, JudgementRecord, judge_input_hash, request_hash
 from .judges.base import Judge, JudgeOptions
 from .metrics import MetricSpec, run_metrics
 from .model_adapters.base import ModelAdapter, ModelSpec, RuntimeOptions, create_model, resolve_model_spec
+from .output_folder import prepare_run_folder
 from .planning import Plan, build_plan
 from .provenance import git_revision, package_versions
 from .registry import judges as judge_registry
@@ -137,10 +138,7 @@ class RunDirectory:
 
     def open(self, meta: dict[str, Any]) -> dict[str, Any]:
         """Create the folder, take the lock, check it holds this configuration, mark the run ``running``."""
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise MMLWError(f"cannot create the run directory {self.path}: {exc.strerror or exc}") from None
+        prepare_run_folder(self.path)  # one line (not an OSError) for a file, read-only or full folder
         self.lock.acquire()
         try:
             return self._open(meta)
@@ -187,6 +185,8 @@ def evaluate(config: EvalConfig, progress: Progress | None = _stderr) -> RunOutc
     spec = resolve_model_spec(config.model, config.model_args)
     with _timed(timings, "load_s"):
         plan = build_plan(config, spec.gen_defaults)
+    for line in plan.exclusions.lines():  # nothing is left out silently (--skip-invalid, --tasks, --shard, --limit)
+        say(line)
     run = RunDirectory(config)
     judges = build_judges(config, runtime) if config.stage != "generate" else []
     try:

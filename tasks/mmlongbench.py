@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from mmlongbench_write.data.validation import task_declared
 from mmlongbench_write.registry import register_task
 from mmlongbench_write.schema import TASK_CATEGORIES, GenerationConfig, ImagePart, Message, Request, Sample
 
@@ -22,10 +23,14 @@ def sample_request(sample: Sample, config: GenerationConfig, request_id: str | N
 
 
 class MMLongBenchTask(Task):
-    """A task of MMLongBench-Write: the samples whose ``task`` is this task's id, asked as they are."""
+    """A task of MMLongBench-Write: the samples whose *declared* task is this task's id, asked as they are.
+
+    A task guessed from keywords labels a sample for the per-task tables but never selects it: naming a
+    task in ``--tasks`` keeps only samples whose data (or source) says they are that task.
+    """
 
     def select(self, samples: Sequence[Sample]) -> list[Sample]:
-        return [s for s in samples if s.task == self.name]
+        return [s for s in samples if s.task == self.name and task_declared(s)]
 
     def build_request(self, sample: Sample, config: GenerationConfig) -> Request:
         return sample_request(sample, config)

@@ -34,7 +34,7 @@ def five_rows() -> list[dict]:
 
 def cfg(tmp_path: Path, data: Path, **kw: object) -> EvalConfig:
     base: dict[str, object] = {"model": "scripted", "model_args": {"length_ratio": 0.5}, "data": str(data),
-                               "tasks": "all", "output": str(tmp_path / "runs"), "cache": "off"}
+                               "output": str(tmp_path / "runs"), "cache": "off"}
     return EvalConfig.from_dict({**base, **kw})
 
 
@@ -171,7 +171,7 @@ def test_a_bad_record_mid_journal_is_one_line_with_its_number(tmp_path: Path) ->
     with pytest.raises(RunFormatError, match=r"line 4.*'generation'|line 4, generation"):
         Journal.replay(run_dir / JOURNAL)
     result = subprocess.run([*MMLW, "eval", "--model", "scripted", "--model-args", "length_ratio=0.5", "--data",
-                             str(data), "--tasks", "all", "--output", str(tmp_path / "runs"), "--cache", "off"],
+                             str(data), "--output", str(tmp_path / "runs"), "--cache", "off"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     (line,) = result.stderr.strip().splitlines()[-1:]

@@ -50,7 +50,7 @@ def test_task_arguments() -> None:
     (every,) = resolve_tasks("ruler:all")
     assert isinstance(every, RulerTask) and every.per_language is None
     assert resolve_tasks("ruler:2")[0].per_language == 2  # type: ignore[attr-defined]
-    with pytest.raises(ConfigError, match="ruler:all or ruler:N"):
+    with pytest.raises(ConfigError, match="ruler:all, ruler:N"):
         resolve_tasks("ruler:many")
     with pytest.raises(ConfigError, match="at least 1"):
         resolve_tasks("ruler:0")

@@ -32,10 +32,12 @@ def register(app: typer.Typer) -> None:
                                        "pretrained=THU-KEG/LongWriter-V-7B,dtype=bfloat16", rich_help_panel=_RUN),
         gen_kwargs: str = typer.Option(None, "--gen-kwargs", "--gen_kwargs", help="k=v,... e.g. "
                                        "temperature=0.6,top_p=0.95,max_new_tokens=8192", rich_help_panel=_RUN),
-        tasks: str = typer.Option(None, "--tasks", help="all | professional | creative | ruler | custom | "
-                                  "ppt_script,movie_review,...", rich_help_panel=_RUN),
-        data: str = typer.Option(None, "--data", help="mini (bundled), a local file/dir (jsonl/json/parquet), "
-                                 "or a Hugging Face dataset id (THU-KEG/MMLongBench-Write)", rich_help_panel=_RUN),
+        tasks: str = typer.Option(None, "--tasks", help="default: every sample of the data; or all | professional "
+                                  "| creative | ruler[:all|:N|:rows] | custom | ppt_script,movie_review,...",
+                                  rich_help_panel=_RUN),
+        data: str = typer.Option(None, "--data", help="mini (bundled), a local file/dir (jsonl/json/parquet/csv, "
+                                 "parquet shards, a save_to_disk folder), or a Hugging Face dataset id "
+                                 "(THU-KEG/MMLongBench-Write)", rich_help_panel=_RUN),
         data_columns: str = typer.Option(None, "--data-columns", help="benchmark field=your column, e.g. "
                                          "question=prompt,L=length", rich_help_panel=_RUN),
         limit: int = typer.Option(None, "--limit", help="evaluate at most N samples", rich_help_panel=_RUN),

@@ -12,11 +12,14 @@ show*: "a travel guide from these scenery photos" is a travel guide, "a story ab
 2. content of the images: slides / PPT / 幻灯片, x-ray / CT / MRI / 医学 / X光, movie / film / 电影,
    comic / 漫画, scenery / landscape / 风景, travel / trip / 旅游;
 3. weak words: report / 报告 (medical), post / blog (scenery), guide / 指南 (travel).
+
+A guess only *labels* a sample when it is reliable (see :func:`guess_task`); it never filters one out.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from mmlongbench_write.schema import TASK_CATEGORIES
 
@@ -28,13 +31,13 @@ def _en(*words: str) -> str:
     return r"(?<![A-Za-z])(?:" + "|".join(words) + r")(?![A-Za-z])"
 
 
-#: (task, pattern) in priority order; the first pattern found in the instruction decides the task.
-TASK_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (task, re.compile(pattern, flags))
-    for task, pattern, flags in (
+#: (tier, task, pattern) in priority order; the first pattern found in the instruction decides the task.
+TASK_RULES: tuple[tuple[int, str, re.Pattern[str]], ...] = tuple(
+    (tier, task, re.compile(pattern, flags))
+    for tier, task, pattern, flags in (
         # Tier 1: the genre asked for.
         (
-            "ppt_script",
+            1, "ppt_script",
             _en(
                 r"lecture scripts?",
                 r"speech scripts?",
@@ -45,49 +48,49 @@ TASK_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             ),
             _I,
         ),
-        ("ppt_script", r"演讲稿|讲稿|讲解稿|演讲|宣讲稿|解说稿", 0),
+        (1, "ppt_script", r"演讲稿|讲稿|讲解稿|演讲|宣讲稿|解说稿", 0),
         (
-            "medical_report",
+            1, "medical_report",
             _en(r"medical reports?", r"diagnostic reports?", r"radiology reports?", r"diagnos\w*", r"radiolog\w*"),
             _I,
         ),
-        ("medical_report", r"诊断|医学报告|影像报告|病历", 0),
+        (1, "medical_report", r"诊断|医学报告|影像报告|病历", 0),
         (
-            "travel_guide",
+            1, "travel_guide",
             _en(r"travel guides?", r"travel plans?", r"trip plans?", r"itinerar(?:y|ies)", r"travel blogs?"),
             _I,
         ),
-        ("travel_guide", r"攻略|行程|旅行指南|旅游指南", 0),
+        (1, "travel_guide", r"攻略|行程|旅行指南|旅游指南", 0),
         (
-            "scenery_copywriting",
+            1, "scenery_copywriting",
             _en(r"copywriting", r"copy", r"social[- ]media", r"xiaohongshu", r"instagram", r"wechat moments"),
             _I,
         ),
-        ("scenery_copywriting", r"文案|朋友圈|小红书|种草", 0),
-        ("movie_review", _en(r"movie reviews?", r"film reviews?", r"reviews?", r"critiques?"), _I),
-        ("movie_review", r"影评|观后感|评论", 0),
-        ("story_generation", _en(r"stor(?:y|ies)", r"tales?", r"narratives?", r"fairy tales?"), _I),
-        ("story_generation", r"故事|小说|童话", 0),
+        (1, "scenery_copywriting", r"文案|朋友圈|小红书|种草", 0),
+        (1, "movie_review", _en(r"movie reviews?", r"film reviews?", r"reviews?", r"critiques?"), _I),
+        (1, "movie_review", r"影评|观后感|评论", 0),
+        (1, "story_generation", _en(r"stor(?:y|ies)", r"tales?", r"narratives?", r"fairy tales?"), _I),
+        (1, "story_generation", r"故事|小说|童话", 0),
         # Tier 2: what the images show.
-        ("ppt_script", _en(r"slides?", r"ppt", r"powerpoint", r"presentation", r"deck"), _I),
-        ("ppt_script", r"幻灯片|课件|PPT", _I),
-        ("medical_report", _en(r"medical", r"x-rays?", r"xrays?", r"radiographs?", r"ultrasound", r"patients?"), _I),
-        ("medical_report", _en(r"CT", r"MRI"), 0),
-        ("medical_report", r"医学|医疗|X光|x光|影像|患者|病人|片子", 0),
-        ("movie_review", _en(r"movies?", r"films?", r"cinema", r"stills?"), _I),
-        ("movie_review", r"电影|影片|剧照", 0),
-        ("story_generation", _en(r"comics?", r"manga", r"cartoons?", r"picture books?", r"comic strips?"), _I),
-        ("story_generation", r"漫画|连环画|绘本", 0),
-        ("scenery_copywriting", _en(r"scenery", r"landscapes?", r"sunsets?", r"sunrises?"), _I),
-        ("scenery_copywriting", r"风景|景色|风光|美景", 0),
-        ("travel_guide", _en(r"travel\w*", r"trips?", r"tours?", r"vacations?", r"holidays?", r"journeys?"), _I),
-        ("travel_guide", r"旅游|旅行|游玩|出游", 0),
+        (2, "ppt_script", _en(r"slides?", r"ppt", r"powerpoint", r"presentation", r"deck"), _I),
+        (2, "ppt_script", r"幻灯片|课件|PPT", _I),
+        (2, "medical_report", _en(r"medical", r"x-rays?", r"xrays?", r"radiographs?", r"ultrasound", r"patients?"), _I),
+        (2, "medical_report", _en(r"CT", r"MRI"), 0),
+        (2, "medical_report", r"医学|医疗|X光|x光|影像|患者|病人|片子", 0),
+        (2, "movie_review", _en(r"movies?", r"films?", r"cinema", r"stills?"), _I),
+        (2, "movie_review", r"电影|影片|剧照", 0),
+        (2, "story_generation", _en(r"comics?", r"manga", r"cartoons?", r"picture books?", r"comic strips?"), _I),
+        (2, "story_generation", r"漫画|连环画|绘本", 0),
+        (2, "scenery_copywriting", _en(r"scenery", r"landscapes?", r"sunsets?", r"sunrises?"), _I),
+        (2, "scenery_copywriting", r"风景|景色|风光|美景", 0),
+        (2, "travel_guide", _en(r"travel\w*", r"trips?", r"tours?", r"vacations?", r"holidays?", r"journeys?"), _I),
+        (2, "travel_guide", r"旅游|旅行|游玩|出游", 0),
         # Tier 3: weak words.
-        ("medical_report", _en(r"reports?"), _I),
-        ("medical_report", r"报告", 0),
-        ("scenery_copywriting", _en(r"posts?", r"blogs?"), _I),
-        ("travel_guide", _en(r"guides?"), _I),
-        ("travel_guide", r"指南", 0),
+        (3, "medical_report", _en(r"reports?"), _I),
+        (3, "medical_report", r"报告", 0),
+        (3, "scenery_copywriting", _en(r"posts?", r"blogs?"), _I),
+        (3, "travel_guide", _en(r"guides?"), _I),
+        (3, "travel_guide", r"指南", 0),
     )
 )
 
@@ -110,12 +113,68 @@ TASK_ALIASES: dict[str, str] = {
 }
 
 
+@dataclass(frozen=True)
+class TaskGuess:
+    """What the keyword rules make of an instruction, and whether that is good enough to label a sample.
+
+    ``task`` is the first rule's task (what :func:`infer_task` returns); ``tier`` the tier of that rule;
+    ``rivals`` the other tasks matched by rules of the same tier. ``reliable`` is the rule of
+    :func:`guess_task`; ``doubt`` says in words why a guess is not reliable (empty when it is).
+    """
+
+    task: str | None
+    tier: int | None = None
+    rivals: tuple[str, ...] = ()
+
+    @property
+    def doubt(self) -> str:
+        if self.task is None:
+            return "no task keyword"
+        if self.tier == WEAK_TIER:
+            return f"only a weak keyword for {self.task}"
+        if self.rivals:
+            return f"keywords of several tasks ({', '.join((self.task, *self.rivals))})"
+        return ""
+
+    @property
+    def reliable(self) -> bool:
+        return not self.doubt
+
+
+#: The tier of the weak words: a match there alone never labels a sample.
+WEAK_TIER = 3
+
+
+def guess_task(instruction: str) -> TaskGuess:
+    """Guess the task of an instruction and judge whether the guess is **reliable**.
+
+    A guess is reliable when both hold:
+
+    1. the strongest rule that matches is a genre (tier 1) or image-content (tier 2) rule, not a weak word;
+    2. no rule of that same tier matches a *different* task (the guess does not hinge on rule order).
+
+    A reliable guess labels the sample for the per-task tables; an unreliable one leaves it unlabelled
+    (category ``custom``). A guess never decides whether a sample is evaluated.
+    """
+    first: tuple[int, str] | None = None
+    rivals: list[str] = []
+    for tier, task, pattern in TASK_RULES:
+        if first is not None and tier != first[0]:
+            break
+        if not pattern.search(instruction):
+            continue
+        if first is None:
+            first = (tier, task)
+        elif task != first[1] and task not in rivals:
+            rivals.append(task)
+    if first is None:
+        return TaskGuess(None)
+    return TaskGuess(first[1], first[0], tuple(rivals))
+
+
 def infer_task(instruction: str) -> str | None:
-    """The MMLongBench-Write task an instruction asks for, or ``None`` when no keyword matches."""
-    for task, pattern in TASK_RULES:
-        if pattern.search(instruction):
-            return task
-    return None
+    """The MMLongBench-Write task an instruction asks for (first matching rule), or ``None``."""
+    return guess_task(instruction).task
 
 
 def normalize_task(value: str) -> str:

@@ -1,15 +1,19 @@
-"""``load_samples``: one entry point for the bundled ``mini`` set, local files/directories and hub ids.
+"""``load_samples``: one entry point for the bundled ``mini`` set, local files/directories, hub ids and
+in-memory data sets.
 
-``source`` is resolved in this order: ``"mini"`` -> the bundled set; an existing local path (or one that
-looks like a path: starts with ``.``/``/``/``~`` or ends in .jsonl/.json/.parquet) -> a file or directory
+``source`` is resolved in this order: a ``datasets.Dataset``, pandas ``DataFrame`` or list of dicts ->
+those rows (:mod:`.inmemory`); ``"mini"`` -> the bundled set; an existing local path (or one that looks
+like a path: starts with ``.``/``/``/``~`` or ends in .jsonl/.json/.parquet/.csv) -> a file or directory
 (see :mod:`.readers` for how a directory is searched); anything else -> a Hugging Face dataset id.
 
 Columns: each benchmark field (``id``, ``question``, ``images``, ``L``, ``task``, ``language``) is read from
 the column named in ``columns`` or else from the first default name present (see
 :data:`.validation.DEFAULT_COLUMNS`). Only ``question`` is required as a column. A missing ``id`` is the
 row's 0-based index as a plain string (``"0"``, ``"1"``, ...); a missing ``L`` is parsed from the
-instruction; a missing task is inferred from keywords (``None`` -> counted in ``unclassified``, scored
-as category ``custom``); a missing language is detected from the instruction's script.
+instruction; a missing task is guessed from keywords and kept as a label only when the guess is reliable
+(:func:`.inference.guess_task`; otherwise ``None`` -> counted in ``unclassified``, scored as category
+``custom``) — a label, never a reason to leave a sample out; a missing language is detected from the
+instruction's script. The ruler's hub data set implies task ``ruler`` for every row (:mod:`.sources`).
 
 **Fingerprint**: SHA-256 over the samples *in file order* of ``[id, instruction, L, task, language,
 [image sha256...]]`` — reordering a data set changes it, as it changes ``--limit`` selections too.
@@ -18,13 +22,15 @@ as category ``custom``); a missing language is detected from the instruction's s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from mmlongbench_write.errors import DataError
 from mmlongbench_write.kvstore import stable_hash
 from mmlongbench_write.schema import Sample
 
+from .inmemory import describe, is_description, is_in_memory, read_object
 from .readers import RawData, looks_local, read_hub, read_local
-from .validation import ParsedRow, RowContext, parse_row, resolve_columns
+from .validation import TASK_GUESSED, ParsedRow, RowContext, parse_row, resolve_columns
 
 
 @dataclass
@@ -38,6 +44,8 @@ class LoadedData:
     unclassified: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     task_inferred: int = 0
+    task_guessed: int = 0
+    task_guess_unreliable: int = 0
     length_parsed: int = 0
     language_detected: int = 0
     columns: dict[str, str | None] = field(default_factory=dict)
@@ -50,6 +58,8 @@ class LoadedData:
             "fingerprint": self.fingerprint,
             "samples": len(self.samples),
             "task_inferred": self.task_inferred,
+            "task_guessed": self.task_guessed,
+            "task_guess_unreliable": self.task_guess_unreliable,
             "unclassified": self.unclassified,
             "length_parsed": self.length_parsed,
             "language_detected": self.language_detected,
@@ -66,7 +76,7 @@ def fingerprint_samples(samples: list[Sample]) -> str:
 
 
 def load_samples(
-    source: str,
+    source: Any,
     *,
     columns: dict[str, str] | None = None,
     skip_invalid: bool = False,
@@ -75,7 +85,8 @@ def load_samples(
     """Load and check a data set.
 
     Args:
-        source: ``"mini"``, a local file/directory, or a Hugging Face dataset id.
+        source: ``"mini"``, a local file/directory, a Hugging Face dataset id, or an in-memory data set
+            (``datasets.Dataset``/``DatasetDict``, pandas ``DataFrame``, list of dicts).
         columns: benchmark field -> column of the data, e.g. ``{"question": "prompt", "L": "length"}``.
         skip_invalid: skip a bad sample (recorded in ``skipped``) instead of raising its DataError.
         split: the split of a hub dataset (and the preferred file name in a directory).
@@ -83,12 +94,17 @@ def load_samples(
     Raises:
         DataError: one line naming the sample and field at fault, or the source that cannot be read.
     """
+    if is_in_memory(source):
+        return build(read_object(source, split), describe(source), columns=columns, skip_invalid=skip_invalid)
     if source == "mini":
         from .mini import mini_raw_data
 
         raw = mini_raw_data()
     elif looks_local(source):
         raw = read_local(source, split)
+    elif is_description(source):
+        raise DataError(f"data {source} was an in-memory data set handed to evaluate(); it cannot be reloaded "
+                        "from run.json: pass the same object again (EvalConfig(data=...))")
     else:
         raw = read_hub(source, split)
     return build(raw, source, columns=columns, skip_invalid=skip_invalid)
@@ -107,7 +123,7 @@ def build(
     seen: set[str] = set()
     for index, row in enumerate(raw.rows):
         try:
-            item = parse_row(row, index, resolved, ctx)
+            item = parse_row(row, index, resolved, ctx, declared_task=raw.implied_task)
             if item.sample.id in seen:
                 raise DataError("duplicate id", sample_id=item.sample.id, field="id")
         except DataError as exc:
@@ -128,6 +144,8 @@ def build(
         unclassified=sum(1 for s in samples if s.task is None),
         skipped=skipped,
         task_inferred=sum(p.task_inferred for p in parsed),
+        task_guessed=sum(p.task_source == TASK_GUESSED for p in parsed),
+        task_guess_unreliable=sum(p.guess_unreliable for p in parsed),
         length_parsed=sum(p.length_parsed for p in parsed),
         language_detected=sum(p.language_detected for p in parsed),
         columns=resolved,

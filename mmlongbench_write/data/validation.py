@@ -3,31 +3,23 @@
 Row values come from jsonl/json (strings, numbers, lists), parquet (numpy arrays, bytes) or the hub
 (``{"bytes", "path"}`` dicts, PIL images), so every field accepts the forms those writers produce.
 
-Images may be:
-- a path relative to the data file's directory (or absolute), which must resolve inside ``root``
-  (the data directory) — ``../`` escapes and symlinks pointing out are refused;
-- embedded bytes: ``bytes``, a ``{"bytes": ..., "path": ...}`` dict as Hugging Face ``datasets``
-  writes them, a base64 string (optionally a ``data:image/...;base64,`` URI), or a PIL image.
-Every image is opened with Pillow and ``verify()``-ed, so a corrupt file fails at load time, not mid-run.
+Images are checked (and fully decoded) by :mod:`.images`. The required length ``L`` must be a whole
+number in ``1..MAX_REQUIRED_LENGTH``: ``inf``, ``1e400`` or a 400-digit integer is refused in one line.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import io
 import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, cast
 
 from mmlongbench_write.errors import DataError
-from mmlongbench_write.schema import ImageRef, Language, Sample
+from mmlongbench_write.schema import Language, Sample
 from mmlongbench_write.textstats import detect_language
 
-from .inference import infer_task, normalize_task, parse_length
+from .images import RowContext, image_ref
+from .inference import TaskGuess, guess_task, normalize_task, parse_length
 
 #: Benchmark fields and the column names looked up for each when no mapping is given (first present wins).
 DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -51,32 +43,37 @@ _LANGUAGES = {
     "中文": "zh",
     "英文": "en",
 }
-_FORMAT_MEDIA = {
-    "PNG": "image/png",
-    "JPEG": "image/jpeg",
-    "GIF": "image/gif",
-    "WEBP": "image/webp",
-    "BMP": "image/bmp",
-    "TIFF": "image/tiff",
-    "MPO": "image/jpeg",
-}
 
 
-@dataclass(frozen=True)
-class RowContext:
-    """Where a row came from: the directory its relative image paths start at and the root they must stay in."""
+#: Where a sample's task label came from (``Sample.metadata["task_source"]``): a task column of the data,
+#: a known data source that implies it (the ruler's hub id), or a reliable keyword guess; ``None``: no label.
+TASK_FROM_DATA = "data"
+TASK_FROM_SOURCE = "source"
+TASK_GUESSED = "guessed"
 
-    base_dir: Path | None
-    root: Path | None
-    source: str
+
+def task_source(sample: Sample) -> str | None:
+    """Where ``sample.task`` came from (see ``TASK_FROM_*``); ``None`` when the sample has no task."""
+    return sample.metadata.get("task_source") if sample.task is not None else None
+
+
+def task_declared(sample: Sample) -> bool:
+    """Whether the sample's task was given (by its data or its source) rather than guessed from keywords."""
+    return task_source(sample) in (TASK_FROM_DATA, TASK_FROM_SOURCE)
 
 
 @dataclass(frozen=True)
 class ParsedRow:
     sample: Sample
-    task_inferred: bool
+    task_source: str | None
+    guess_unreliable: bool
     length_parsed: bool
     language_detected: bool
+
+    @property
+    def task_inferred(self) -> bool:
+        """No task value in the row (nor implied by the source): the task was left to the keyword guess."""
+        return self.task_source not in (TASK_FROM_DATA, TASK_FROM_SOURCE)
 
 
 def _is_missing(value: Any) -> bool:
@@ -104,94 +101,54 @@ def _as_list(value: Any) -> list[Any]:
     return [value]
 
 
-def _verify(data: bytes, sample_id: str, what: str) -> str:
-    """Open and verify image bytes with Pillow; return the media type. Raises DataError when corrupt."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            fmt = img.format or "PNG"
-            img.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DataError(
-            f"corrupt or unreadable image {what} ({type(exc).__name__})", sample_id=sample_id, field="images"
-        ) from None
-    return _FORMAT_MEDIA.get(fmt, "image/png")
+#: Largest required length accepted, in words. The benchmark asks for at most a few thousand and the ruler
+#: for 4000; anything above this is a data error (``inf``, ``1e400``, a typo with extra zeros), refused.
+MAX_REQUIRED_LENGTH = 100_000
 
 
-def _decode_base64(text: str) -> bytes | None:
-    if text.startswith("data:"):
-        _, _, text = text.partition(",")
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
+def _length_number(value: Any) -> int | float | None:
+    """The number a length value holds (int kept exact, so ``10**400`` is not squeezed through a float)."""
+    if isinstance(value, bool):
         return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value
+    if type(value).__module__ == "numpy":
+        return value.item()  # type: ignore[no-any-return]
+    if isinstance(value, str):
+        text = value.strip().replace(",", "")
+        try:
+            return int(text)
+        except ValueError:
+            pass
+        try:
+            return float(text)
+        except ValueError:
+            parsed = parse_length(value)
+            return parsed
+    return None
 
 
-def _resolve_path(raw: str, ctx: RowContext, sample_id: str) -> Path:
-    path = Path(raw).expanduser()
-    if not path.is_absolute():
-        if ctx.base_dir is None:
-            raise DataError(
-                f"relative image path {raw!r} but the data has no directory", sample_id=sample_id, field="images"
-            )
-        candidates = [ctx.base_dir / path]
-        if ctx.root is not None and ctx.root != ctx.base_dir:
-            candidates.append(ctx.root / path)
-        path = next((c for c in candidates if c.exists()), candidates[0])
-    resolved = path.resolve()
-    if ctx.root is not None:
-        root = ctx.root.resolve()
-        if resolved != root and root not in resolved.parents:
-            raise DataError(
-                f"image path {raw!r} points outside the data directory {str(root)!r}",
-                sample_id=sample_id,
-                field="images",
-            )
-    if not resolved.is_file():
-        raise DataError(f"image file {raw!r} not found", sample_id=sample_id, field="images")
-    return resolved
+def check_length(number: int | float | None, value: Any, sample_id: str) -> int:
+    """``number`` as a whole number in ``1..MAX_REQUIRED_LENGTH``, or a DataError quoting ``value``."""
+    shown = _short_repr(value)
+    if number is None or (isinstance(number, float) and math.isnan(number)):
+        raise DataError(f"required length L {shown} is not a number", sample_id=sample_id, field="L")
+    if isinstance(number, float) and math.isinf(number):
+        raise DataError(f"required length L {shown} is not a finite number", sample_id=sample_id, field="L")
+    if number <= 0 or number != int(number):
+        raise DataError(f"required length L must be a positive whole number, got {shown}",
+                        sample_id=sample_id, field="L")
+    if number > MAX_REQUIRED_LENGTH:
+        raise DataError(f"required length L {shown} is above the maximum of {MAX_REQUIRED_LENGTH:,} words",
+                        sample_id=sample_id, field="L")
+    return int(number)
 
 
-def image_ref(value: Any, index: int, ctx: RowContext, sample_id: str) -> ImageRef:
-    """One image value (any supported form) as a verified :class:`ImageRef`."""
-    what = f"#{index}"
-    source = f"{sample_id}/image{index}"
-    if isinstance(value, dict):
-        data = value.get("bytes")
-        if _is_missing(data) and not _is_missing(value.get("path")):
-            value = str(value["path"])
-        elif isinstance(data, str):
-            value = data
-        elif isinstance(data, (bytes, bytearray)):
-            value = bytes(data)
-        else:
-            raise DataError(f"image {what} has neither bytes nor a path", sample_id=sample_id, field="images")
-    if hasattr(value, "save") and hasattr(value, "mode"):  # a PIL image (hub data with decoding on)
-        buffer = io.BytesIO()
-        fmt = value.format or "PNG"
-        value.save(buffer, format=fmt)
-        value = buffer.getvalue()
-    if isinstance(value, (bytes, bytearray)):
-        data = bytes(value)
-        return ImageRef.from_bytes(data, source, media_type=_verify(data, sample_id, what))
-    if not isinstance(value, str) or not value.strip():
-        raise DataError(
-            f"image {what} is {type(value).__name__}, not a path or bytes", sample_id=sample_id, field="images"
-        )
-    text = value.strip()
-    if text.startswith("data:") or len(text) > 512:
-        decoded = _decode_base64(text)
-        if decoded is None:
-            raise DataError(
-                f"image {what} is neither a file path nor valid base64", sample_id=sample_id, field="images"
-            )
-        return ImageRef.from_bytes(decoded, source, media_type=_verify(decoded, sample_id, what))
-    path = _resolve_path(text, ctx, sample_id)
-    data = path.read_bytes()
-    media = _verify(data, sample_id, f"{what} ({text})")
-    # Keep only the path: a real benchmark's images would otherwise all sit in memory for the whole run.
-    return ImageRef(sha256=hashlib.sha256(data).hexdigest(), source=text, path=str(path), data=None, media_type=media)
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...{text[-10:]} ({len(text)} characters)"
 
 
 def required_length(value: Any, instruction: str, sample_id: str) -> tuple[int, bool]:
@@ -202,30 +159,28 @@ def required_length(value: Any, instruction: str, sample_id: str) -> tuple[int, 
             raise DataError(
                 "required length L is missing and the instruction states none", sample_id=sample_id, field="L"
             )
-        return parsed, True
-    number: float | None = None
-    if isinstance(value, bool):
-        number = None
-    elif isinstance(value, (int, float)) or type(value).__module__ == "numpy":
-        number = float(value)
-    elif isinstance(value, str):
-        text = value.strip().replace(",", "")
-        try:
-            number = float(text)
-        except ValueError:
-            parsed = parse_length(value)
-            number = float(parsed) if parsed is not None else None
-    if number is None or math.isnan(number):
-        raise DataError(f"required length L {value!r} is not a number", sample_id=sample_id, field="L")
-    if number <= 0 or number != int(number):
-        raise DataError(
-            f"required length L must be a positive whole number, got {value!r}", sample_id=sample_id, field="L"
-        )
-    return int(number), False
+        return check_length(parsed, f"{parsed} (from the instruction)", sample_id), True
+    return check_length(_length_number(value), value, sample_id), False
 
 
-def parse_row(row: dict[str, Any], index: int, columns: dict[str, str | None], ctx: RowContext) -> ParsedRow:
-    """Check and convert one row; ``columns`` maps each benchmark field to the row's column (or None)."""
+def _task(raw_task: Any, declared_task: str | None, instruction: str
+          ) -> tuple[str | None, str | None, TaskGuess | None]:
+    """(label, where it came from, the keyword guess when one was made) for one row."""
+    if not _is_missing(raw_task):
+        return normalize_task(str(raw_task)), TASK_FROM_DATA, None
+    if declared_task is not None:
+        return declared_task, TASK_FROM_SOURCE, None
+    guess = guess_task(instruction)
+    return (guess.task, TASK_GUESSED, guess) if guess.reliable else (None, None, guess)
+
+
+def parse_row(row: dict[str, Any], index: int, columns: dict[str, str | None], ctx: RowContext,
+              declared_task: str | None = None) -> ParsedRow:
+    """Check and convert one row; ``columns`` maps each benchmark field to the row's column (or None).
+
+    ``declared_task`` is the task a known data source implies for rows without a task value (every row
+    of the ruler's hub data set is a ruler row).
+    """
 
     def get(name: str) -> Any:
         column = columns.get(name)
@@ -238,12 +193,7 @@ def parse_row(row: dict[str, Any], index: int, columns: dict[str, str | None], c
         raise DataError("instruction is missing or empty", sample_id=sample_id, field="question")
     images = tuple(image_ref(v, i, ctx, sample_id) for i, v in enumerate(_as_list(get("images"))))
     length, length_parsed = required_length(get("L"), instruction, sample_id)
-
-    raw_task = get("task")
-    task = None if _is_missing(raw_task) else normalize_task(str(raw_task))
-    task_inferred = task is None
-    if task is None:
-        task = infer_task(instruction)
+    task, task_source, guess = _task(get("task"), declared_task, instruction)
 
     raw_language = get("language")
     language_detected = _is_missing(raw_language)
@@ -256,7 +206,12 @@ def parse_row(row: dict[str, Any], index: int, columns: dict[str, str | None], c
 
     used = {c for c in columns.values() if c is not None}
     metadata: dict[str, Any] = {k: v for k, v in row.items() if k not in used and _is_plain(v)}
-    metadata.update({"row": index, "task_inferred": task_inferred, "length_parsed": length_parsed})
+    metadata.update({"row": index, "task_inferred": task_source not in (TASK_FROM_DATA, TASK_FROM_SOURCE),
+                     "task_source": task_source, "length_parsed": length_parsed})
+    if guess is not None and guess.task is not None:
+        metadata["task_guess"] = guess.task
+        if not guess.reliable:
+            metadata["task_doubt"] = guess.doubt
     sample = Sample(
         id=sample_id,
         instruction=instruction,
@@ -266,7 +221,8 @@ def parse_row(row: dict[str, Any], index: int, columns: dict[str, str | None], c
         language=cast(Language, language),
         metadata=metadata,
     )
-    return ParsedRow(sample, task_inferred, length_parsed, language_detected)
+    unreliable = guess is not None and guess.task is not None and not guess.reliable
+    return ParsedRow(sample, task_source, unreliable, length_parsed, language_detected)
 
 
 def _is_plain(value: Any) -> bool:
