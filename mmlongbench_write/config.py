@@ -16,7 +16,7 @@ from typing import Any
 from .errors import ConfigError
 from .kvstore import stable_hash
 
-#: Generation settings of the paper's VLM setting (DESIGN.md §1); presets and --gen-kwargs override them.
+#: Generation settings of the paper's VLM setting (docs/benchmark.md); presets and --gen-kwargs override them.
 PAPER_GEN_DEFAULTS: dict[str, Any] = {"temperature": 0.6, "top_p": 0.95, "max_new_tokens": 8192}
 
 #: Fields that do not change any output: excluded from the fingerprint and the run id.

@@ -1,4 +1,4 @@
-"""IterDPO pairs from human revisions of multi-page scripts (LongWriter-V, DESIGN.md §1).
+"""IterDPO pairs from human revisions of multi-page scripts (LongWriter-V, docs/benchmark.md).
 
 A revised N-page script y_w against the model's original y_l yields N pairs: pair i prefers the revised
 prefix up to page i (with the images of pages 1..i) to the original prefix up to page i. Pages whose

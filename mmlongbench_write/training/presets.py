@@ -1,4 +1,4 @@
-"""Training settings and the paper's presets (LongWriter-V, DESIGN.md §1 "Training recipe").
+"""Training settings and the paper's presets (LongWriter-V, docs/benchmark.md "Training recipe").
 
 Resolution order, last wins: :class:`TrainSettings` defaults < preset < explicit flags. A preset
 names the base model too, so ``--model longwriter-v-7b`` trains Qwen2.5-VL-7B-Instruct with the 7B
