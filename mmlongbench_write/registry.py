@@ -121,7 +121,7 @@ judges: Registry[Any] = Registry("judges")
 register_task = tasks.decorator
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def task_category(name: str | None) -> str:
     """The ``category`` of the registered task ``name``; ``"custom"`` for no task or an unknown one (a user's
     own label), so a plugin task reports under the category it declares."""

@@ -27,6 +27,7 @@ from mmlongbench_write.schema import BENCHMARK_TASKS, Sample
 from .base import Task
 from .ruler import RulerTask
 
+
 def task_group(name: str) -> tuple[str, ...]:
     """The task ids a group name stands for (``all``, or a category of the benchmark's tasks, as each task
     declares it); any other name stands for itself."""

@@ -10,7 +10,6 @@ from mmlongbench_write.data.inference import infer_task, parse_length
 from mmlongbench_write.data.mini_images import DRAWERS, draw_png
 from mmlongbench_write.schema import BENCHMARK_TASKS, LENGTH_BIN_NAMES
 
-
 PAPER_CATEGORIES = {"ppt_script": "professional", "medical_report": "professional", "travel_guide": "professional",
                     "story_generation": "creative", "scenery_copywriting": "creative", "movie_review": "creative"}
 
