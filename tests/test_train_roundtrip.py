@@ -26,7 +26,7 @@ from mmlongbench_write.training.metrics import read_metrics
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-MMLW = ROOT / ".venv" / "bin" / "mmlw"
+MMLW = [sys.executable, "-m", "mmlongbench_write"]
 CPU_FLAGS = ["--lr", "1e-3", "--batch-size", "2", "--no-bf16", "--cpu", "--warmup-ratio", "0",
              "--max-length", "2048"]
 
@@ -44,7 +44,7 @@ def test_trained_checkpoint_evaluates_with_mmlw_eval(tmp_path: Path, tiny_model_
           str(out), "--max-steps", "2", *CPU_FLAGS])
     runs = tmp_path / "runs"
     result = subprocess.run(
-        [str(MMLW), "eval", "--model", "hf", "--model-args", f"pretrained={out}", "--data", "mini", "--limit", "2",
+        [*MMLW, "eval", "--model", "hf", "--model-args", f"pretrained={out}", "--data", "mini", "--limit", "2",
          "--judge", "length", "--gen-kwargs", "max_new_tokens=8,min_new_tokens=4", "--output", str(runs)],
         capture_output=True, text=True, env=_env(tmp_path), timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -91,7 +91,7 @@ def test_two_process_dpo_with_torchrun(tmp_path: Path, tiny_model_dir: Path) -> 
           "--skip-identical"])
     out = tmp_path / "ddp-out"
     result = subprocess.run(
-        [str(MMLW), "train", "dpo", "--model", str(tiny_model_dir), "--iterdpo", str(pairs), "--output", str(out),
+        [*MMLW, "train", "dpo", "--model", str(tiny_model_dir), "--iterdpo", str(pairs), "--output", str(out),
          "--max-steps", "2", "--nproc", "2", "--batch-size", "1", *CPU_FLAGS[2:]],
         capture_output=True, text=True, env=_env(tmp_path), timeout=400)
     assert result.returncode == 0, result.stderr[-3000:]
