@@ -1,9 +1,18 @@
-"""One object describes a run: :class:`EvalConfig`, built from the CLI or a YAML file with the same fields.
+"""One object describes a run: :class:`EvalConfig`, built from the CLI, a YAML file or Python keywords.
 
-The fields split in two. *What* is evaluated (model, data, tasks, generation settings, seed, shard)
-determines the outputs, is fingerprinted, and names the run directory — so the same command finds the
-same directory and resumes. *How* it runs (concurrency, caches, budget, output folder) never changes an
-output and is left out of the fingerprint.
+Its fields split by concern, each a typed sub-config that the code consuming it takes:
+
+- :class:`OutputsConfig` — *what* is evaluated (model, data, tasks, generation settings, seed, shard,
+  mode, protocol, generation-side templates): it determines the outputs, is fingerprinted and names the
+  run directory, so the same command finds the same directory and resumes.
+- :class:`JudgingConfig` — *how verdicts are made* (judges, judge model and its settings, judge template):
+  changing it re-judges the same run; it is recorded as the judges' identities, never in the fingerprint.
+  ``mmlw score``, ``pairwise`` and ``judge-agreement`` take the same object.
+- :class:`RuntimeConfig` — *how it runs* (output folder, concurrency, caches, budget, retries): it never
+  changes an output and is never fingerprinted.
+
+``EvalConfig`` keeps the flat keywords of the public API (``EvalConfig(model=..., data=..., tasks=...,
+output=...)``); ``config.outputs``, ``config.judging`` and ``config.runtime`` are its typed parts.
 """
 
 from __future__ import annotations
@@ -19,21 +28,151 @@ from .kvstore import stable_hash
 #: Generation settings of the paper's VLM setting (docs/benchmark.md); presets and --gen-kwargs override them.
 PAPER_GEN_DEFAULTS: dict[str, Any] = {"temperature": 0.6, "top_p": 0.95, "max_new_tokens": 8192}
 
-#: Fields that do not change any output: excluded from the fingerprint and the run id.
-RUNTIME_FIELDS = frozenset(
-    {
-        "output", "run_id", "stage", "concurrency", "batch_size", "requests_per_minute", "tokens_per_minute",
-        "max_retries", "timeout_s", "cache", "cache_dir", "max_cost", "prices", "label", "rescored_from",
-    }
-)
-
-#: Fields that only change the verdicts, not the generations: a new judge re-judges the same run.
-JUDGE_FIELDS = frozenset({"judges", "judge_model", "judge_model_args", "judge_prompt", "judge_samples",
-                          "judge_gen_kwargs", "judge_max_attempts"})
-
 #: Template paths (judge templates aside): hashed by *content* in the fingerprint, never by path (see
 #: :meth:`EvalConfig.prompt_fingerprint`), so moving a file changes nothing and editing one does.
 TEMPLATE_PATH_FIELDS = frozenset({"prompts_from", "caption_prompt", "writer_prompt"})
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """How a run runs: never changes an output, never fingerprinted."""
+
+    output: str = "runs"
+    run_id: str | None = None
+    label: str | None = None
+    stage: str = "all"
+    concurrency: int = 8
+    batch_size: int = 8
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+    max_retries: int = 6
+    timeout_s: float = 600.0
+    cache: str = "readwrite"
+    cache_dir: str | None = None
+    max_cost: float | None = None
+    prices: str | None = None
+    rescored_from: str | None = None  # set by `mmlw score`: the run this one re-judges
+
+    def __post_init__(self) -> None:
+        if self.cache not in CACHE_MODES:
+            raise ConfigError(f"--cache must be one of {', '.join(CACHE_MODES)}, not {self.cache!r}")
+        if self.concurrency < 1 or self.batch_size < 1:
+            raise ConfigError("--concurrency and --batch-size must be at least 1")
+
+    @classmethod
+    def from_fields(cls, values: dict[str, Any]) -> RuntimeConfig:
+        """From config-field values (others ignored), as the commands that only judge build it."""
+        return cls(**{k: v for k, v in values.items() if k in _names(cls)})
+
+    def adapter_options(self) -> Any:
+        """The :class:`~mmlongbench_write.model_adapters.base.RuntimeOptions` every adapter is built with."""
+        from .model_adapters.base import RuntimeOptions
+
+        return RuntimeOptions(concurrency=self.concurrency, batch_size=self.batch_size,
+                              requests_per_minute=self.requests_per_minute, tokens_per_minute=self.tokens_per_minute,
+                              max_retries=self.max_retries, timeout_s=self.timeout_s)
+
+
+@dataclass(frozen=True)
+class JudgingConfig:
+    """How verdicts are made. ``protocol``, ``prompts_from`` and ``seed`` are shared with the outputs (they
+    shape generations too); the other fields change only the verdicts."""
+
+    judges: tuple[str, ...] | None = None  # None: length, plus quality when a judge model is given
+    judge_model: str | None = None
+    judge_model_args: dict[str, Any] = field(default_factory=dict)
+    judge_prompt: str | None = None
+    judge_samples: int = 1
+    judge_gen_kwargs: dict[str, Any] = field(default_factory=dict)
+    judge_max_attempts: int | None = None  # None: 3, or 5 under --protocol authors
+    protocol: str = "mmlw"
+    prompts_from: str | None = None
+    seed: int | None = 0
+
+    def __post_init__(self) -> None:
+        from .protocol import check_protocol
+
+        check_protocol(self.protocol)
+        if self.judge_samples < 1:
+            raise ConfigError("--judge-samples must be at least 1")
+        if self.judge_max_attempts is not None and self.judge_max_attempts < 1:
+            raise ConfigError("--judge-max-attempts must be at least 1")
+
+    @classmethod
+    def from_fields(cls, values: dict[str, Any]) -> JudgingConfig:
+        """From config-field values (others ignored), as the commands that only judge build it."""
+        known = {k: v for k, v in values.items() if k in _names(cls)}
+        if known.get("judges") is not None:
+            known["judges"] = tuple(known["judges"])
+        return cls(**known)
+
+    @property
+    def judge_names(self) -> list[str]:
+        if self.judges is not None:
+            return list(self.judges)
+        return ["length", "quality"] if self.judge_model else ["length"]
+
+    def judge_template_path(self) -> str | None:
+        """The judge template: ``--judge-prompt``, else the authors' from ``--prompts-from``, else built-in."""
+        from .templates import authors_prompt_paths
+
+        if self.judge_prompt is not None or self.prompts_from is None:
+            return self.judge_prompt
+        return str(authors_prompt_paths(self.prompts_from, ["judge"])["judge"])
+
+    def judge_options(self, runtime: RuntimeConfig, *, model: str | None = None,
+                      model_args: dict[str, Any] | None = None, prompt_file: str | None = None) -> Any:
+        """The :class:`~mmlongbench_write.judges.base.JudgeOptions` for a judge under this config (``model``,
+        ``model_args`` and ``prompt_file`` override the configured ones, as judge-agreement's two judges do)."""
+        from .judges.base import JudgeOptions
+        from .model_adapters.base import resolve_model_spec
+
+        name = model if model is not None else self.judge_model
+        args = model_args if model_args is not None else self.judge_model_args
+        return JudgeOptions(
+            model=resolve_model_spec(name, args) if name else None,
+            prompt_file=prompt_file if prompt_file is not None else self.judge_template_path(),
+            samples=self.judge_samples,
+            seed=self.seed,
+            runtime=runtime.adapter_options(),
+            cache_mode=runtime.cache,
+            cache_dir=runtime.cache_dir,
+            protocol=self.protocol,
+            extra={"judge_gen_kwargs": dict(self.judge_gen_kwargs), "max_attempts": self.judge_max_attempts},
+        )
+
+
+@dataclass(frozen=True)
+class OutputsConfig:
+    """What is evaluated: everything that determines the generations (fingerprinted)."""
+
+    model: str
+    model_args: dict[str, Any] = field(default_factory=dict)
+    gen_kwargs: dict[str, Any] = field(default_factory=dict)
+    tasks: str | None = None
+    data: Any = "mini"
+    data_columns: dict[str, str] = field(default_factory=dict)
+    split: str = "train"
+    limit: int | None = None
+    skip_invalid: bool = False
+    seed: int | None = 0
+    shard: str | None = None
+    mode: str = "vlm"
+    captioner: str | None = None
+    captioner_args: dict[str, Any] = field(default_factory=dict)
+    protocol: str = "mmlw"
+    prompts_from: str | None = None
+    caption_prompt: str | None = None
+    writer_prompt: str | None = None
+
+
+def _names(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in fields(cls))
+
+
+#: Fields that do not change any output: excluded from the fingerprint and the run id.
+RUNTIME_FIELDS = _names(RuntimeConfig)
+#: Fields that only change the verdicts, not the generations: a new judge re-judges the same run.
+JUDGE_FIELDS = _names(JudgingConfig) - _names(OutputsConfig)
 
 _SECRET_ARG = re.compile(r"(api[_-]?key|secret|token|password)$", re.IGNORECASE)
 CACHE_MODES = ("off", "read", "write", "readwrite")
@@ -171,9 +310,37 @@ class EvalConfig:
 
     @property
     def judge_names(self) -> list[str]:
-        if self.judges is not None:
-            return list(self.judges)
-        return ["length", "quality"] if self.judge_model else ["length"]
+        return self.judging.judge_names
+
+    # --- the typed parts -------------------------------------------------------------------------------
+    def _part(self, cls: type[Any]) -> Any:
+        values = {name: getattr(self, name) for name in _names(cls)}
+        if cls is JudgingConfig and values["judges"] is not None:
+            values["judges"] = tuple(values["judges"])
+        return cls(**values)
+
+    @property
+    def outputs(self) -> OutputsConfig:
+        return self._part(OutputsConfig)  # type: ignore[no-any-return]
+
+    @property
+    def judging(self) -> JudgingConfig:
+        return self._part(JudgingConfig)  # type: ignore[no-any-return]
+
+    @property
+    def runtime(self) -> RuntimeConfig:
+        return self._part(RuntimeConfig)  # type: ignore[no-any-return]
+
+    @classmethod
+    def compose(cls, outputs: OutputsConfig, judging: JudgingConfig | None = None,
+                runtime: RuntimeConfig | None = None) -> EvalConfig:
+        """An EvalConfig from its parts (where parts share a field, ``outputs`` wins)."""
+        values: dict[str, Any] = {}
+        for part in (runtime or RuntimeConfig(), judging or JudgingConfig(), outputs):
+            values.update({f.name: getattr(part, f.name) for f in fields(part)})
+        if values.get("judges") is not None:
+            values["judges"] = list(values["judges"])
+        return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         """The config as JSON; in-memory data stands as its description (``<datasets.Dataset 120 rows>``)."""

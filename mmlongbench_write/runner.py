@@ -15,14 +15,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import EvalConfig
 from .errors import BudgetExceeded, ConfigError
 from .journal import GenerationRecord, Journal, JournalState, JudgementRecord, judge_input_hash, request_hash
-from .judges.base import Judge, JudgeOptions
+from .judges.base import Judge
 from .metrics import MetricSpec, run_metrics
 from .model_adapters.base import ModelAdapter, ModelSpec, RuntimeOptions, create_model, resolve_model_spec
 from .output_folder import prepare_run_folder
@@ -77,14 +77,7 @@ def _timed(timings: dict[str, float], key: str) -> Iterator[None]:
 
 
 def runtime_options(config: EvalConfig) -> RuntimeOptions:
-    return RuntimeOptions(
-        concurrency=config.concurrency,
-        batch_size=config.batch_size,
-        requests_per_minute=config.requests_per_minute,
-        tokens_per_minute=config.tokens_per_minute,
-        max_retries=config.max_retries,
-        timeout_s=config.timeout_s,
-    )
+    return config.runtime.adapter_options()  # type: ignore[no-any-return]
 
 
 def build_adapter(config: EvalConfig, spec: ModelSpec, runtime: RuntimeOptions) -> ModelAdapter:
@@ -112,17 +105,7 @@ def build_adapter(config: EvalConfig, spec: ModelSpec, runtime: RuntimeOptions) 
 
 
 def build_judges(config: EvalConfig, runtime: RuntimeOptions) -> list[Judge]:
-    options = JudgeOptions(
-        model=resolve_model_spec(config.judge_model, config.judge_model_args) if config.judge_model else None,
-        prompt_file=config.template_path("judge"),
-        samples=config.judge_samples,
-        seed=config.seed,
-        runtime=runtime,
-        cache_mode=config.cache,
-        cache_dir=config.cache_dir,
-        protocol=config.protocol,
-        extra={"judge_gen_kwargs": dict(config.judge_gen_kwargs), "max_attempts": config.judge_max_attempts},
-    )
+    options = replace(config.judging.judge_options(config.runtime), runtime=runtime)
     return [judge_registry.get(name).from_options(options) for name in config.judge_names]
 
 
