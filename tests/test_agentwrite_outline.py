@@ -48,12 +48,24 @@ def test_one_line_per_paragraph() -> None:
     assert [s.target.low if s.target else None for s in sections] == [300, 1200, 500]
 
 
-def test_unnumbered_lines_with_word_targets() -> None:
-    sections = parse_plan("Outline:\n1. The harbour - 300 words\n2) The market (400-600 words)\nGood luck!")
+def test_a_numbered_list_with_targets() -> None:
+    plan = ("Outline:\n## 1. The harbour - 300 words\n   - the boats\n   1. the crane\n"
+            "**2.** The market (400-600 words)\n   - the stalls\n")
+    sections = parse_plan(plan)
     assert [(s.number, s.outline, s.target) for s in sections] == [
-        (1, "1. The harbour - 300 words", WordTarget(300, 300)),
-        (2, "2) The market (400-600 words)", WordTarget(400, 600)),
+        (1, "## 1. The harbour - 300 words\n   - the boats\n   1. the crane", WordTarget(300, 300)),
+        (2, "**2.** The market (400-600 words)\n   - the stalls", WordTarget(400, 600)),
     ]
+
+
+def test_lines_with_word_targets_when_nothing_is_numbered() -> None:
+    sections = parse_plan("Outline:\n* The harbour - 300 words\n  (boats, light)\n* The market, 400-600 words\nEnd")
+    assert [(s.number, s.outline, s.target) for s in sections] == [
+        (None, "* The harbour - 300 words", WordTarget(300, 300)),
+        (None, "* The market, 400-600 words", WordTarget(400, 600)),
+    ]
+    # a numbered list whose items are not all sized is no outline: only the sized lines are read
+    assert [s.outline for s in parse_plan("1. Intro\n   about 300 words\n2. End")] == ["about 300 words"]
 
 
 def test_chinese_plans() -> None:
@@ -100,7 +112,8 @@ def test_reasoning_is_dropped_before_reading() -> None:
 
 
 @pytest.mark.parametrize("reply", ["", "I cannot help with that.",
-                                   "The pictures show a harbour at dawn.\n\nIt is calm."])
+                                   "The pictures show a harbour at dawn.\n\nIt is calm.",
+                                   "I cannot outline this, because:\n1. the images are blurry\n2. it is unclear"])
 def test_an_outline_without_sections_is_an_error(reply: str) -> None:
     with pytest.raises(PlanError, match="no numbered sections"):
         parse_plan(reply)

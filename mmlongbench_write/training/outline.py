@@ -5,8 +5,9 @@ Planners write outlines in two shapes, and both are read:
 * numbered blocks — a header line ``Section N`` / ``Paragraph N`` / ``Part N`` (``段落N``, ``第N段``,
   ``第N部分``; markdown ``#``, ``*``, ``-`` or bold around it is fine) followed by any number of detail
   lines, up to the next header. The block is the section: the writer is given all of it.
-* one line per section, unnumbered (``1. The harbour - 300 words``): when there are no headers, every
-  line that states a word target is a section.
+* a top-level numbered list (``1. The harbour - 300 words`` and the indented lines under it), when
+  there are no such headers and every item states a word target;
+* else one line per section: every line that states a word target is a section.
 
 A word target is a number or a range (``[200-1000 words]``, ``500至800字``), read after a ``Word Count`` /
 ``字数`` label when there is one, else from the first ``N words`` / ``N字`` in the section; a section
@@ -34,7 +35,8 @@ _HEADER = re.compile(
     r")",
     re.IGNORECASE,
 )
-_LIST_NUMBER = re.compile(r"^\s*(\d+)[.)、]")  # "1. The harbour - 300 words"
+# an item of a top-level numbered list ("1. The harbour", "## 2) The market", "**3.** ..."): not indented
+_LIST_HEADER = re.compile(r"^(?:#{1,6}\s*)?(?:\*\*)?(?P<en>\d+)(?:\*\*)?[.)、](?!\d)")
 _INT = r"\d{1,3}(?:,\d{3})+(?!\d)|\d+"
 _AMOUNT = rf"(?P<low>{_INT})(?:\s*(?:-|–|—|~|～|to|至|到)\s*(?P<high>{_INT}))?"
 # a label, then at most a short gap ("Word Count: [", "字数要求：约") before the amount
@@ -106,16 +108,17 @@ def word_target(text: str) -> WordTarget | None:
 def _header_number(match: re.Match[str]) -> int | None:
     if match.group("en"):
         return int(match.group("en"))
-    return chinese_number(match.group("cn") or match.group("ord"))
+    groups = match.groupdict()
+    return chinese_number(groups.get("cn") or groups.get("ord") or "")
 
 
-def _blocks(lines: list[str]) -> list[tuple[int | None, str, int]]:
+def _blocks(lines: list[str], header: re.Pattern[str]) -> list[tuple[int | None, str, int]]:
     """(number, block text, where the header's label ends) for every header and the lines under it."""
     blocks: list[tuple[int | None, list[str], int]] = []
     for line in lines:
-        header = _HEADER.match(line)
-        if header:
-            blocks.append((_header_number(header), [line], header.end()))
+        match = header.match(line)
+        if match:
+            blocks.append((_header_number(match), [line], match.end()))
         elif blocks:
             blocks[-1][1].append(line)
     out = []
@@ -125,14 +128,23 @@ def _blocks(lines: list[str]) -> list[tuple[int | None, str, int]]:
     return out
 
 
+def _sections(blocks: list[tuple[int | None, str, int]]) -> list[Section]:
+    # the target is read after the label, so "Section 1 - 400 words" is not the range 1-400
+    return [Section(text, number, word_target(text[label_end:])) for number, text, label_end in blocks]
+
+
 def parse_plan(plan: str) -> list[Section]:
     """The sections of an outline, in order (see the module docstring); :class:`PlanError` if none."""
     lines = strip_think(plan).splitlines()
-    blocks = _blocks(lines)
-    if blocks:
-        # the target is read after the label, so "Section 1 - 400 words" is not the range 1-400
-        return [Section(text, number, word_target(text[label_end:])) for number, text, label_end in blocks]
-    sections = [Section(line.strip(), int(m.group(1)) if (m := _LIST_NUMBER.match(line)) else None, target)
+    labelled = _sections(_blocks(lines, _HEADER))
+    if labelled:
+        return labelled
+    # a bare numbered list is weaker evidence of an outline (a refusal can be one): every item needs a target
+    listed = _sections(_blocks(lines, _LIST_HEADER))
+    if listed and all(s.target for s in listed):
+        return listed
+    sections = [Section(line.strip(), int(m.group("en")) if (m := _LIST_HEADER.match(line.lstrip())) else None,
+                        target)
                 for line in lines if line.strip() and (target := word_target(line)) is not None]
     if not sections:
         raise PlanError("the plan has no numbered sections (Section N / Paragraph N / 段落N) and no line "
