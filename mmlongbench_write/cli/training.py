@@ -82,6 +82,10 @@ def _data_app() -> typer.Typer:
             report = agentwrite(input, output, writer, config=_gen_config(model, model_args, gen_kwargs),
                                 prompts=prompts, max_sections=max_sections, limit=limit, progress=typer.echo)
         typer.echo(f"{report.summary()} -> {output}")
+        if report.failed:  # rows left to do: a script must not go on as if the data were complete
+            from mmlongbench_write.errors import EXIT_INCOMPLETE
+
+            raise typer.Exit(EXIT_INCOMPLETE)
 
     @data.command("backtranslate")
     def backtranslate_cmd(
