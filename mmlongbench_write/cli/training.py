@@ -65,14 +65,27 @@ def _data_app() -> typer.Typer:
         gen_kwargs: str = typer.Option(None, "--gen-kwargs", help="k=v,... e.g. temperature=0.7,max_new_tokens=4096"),
         max_sections: int = typer.Option(30, "--max-sections", help="write at most N planned sections"),
         limit: int = typer.Option(None, "--limit", help="first N rows only"),
+        plan_prompt: Path = typer.Option(None, "--plan-prompt", help="planner template file with $INST$"),
+        write_prompt: Path = typer.Option(None, "--write-prompt", help="writer template file with $INST$, $PLAN$, "
+                                          "$TEXT$ and $STEP$"),
+        prompts_from: Path = typer.Option(None, "--prompts-from", help="a checkout of THU-KEG/LongWriter-V: both "
+                                          "templates from agentwrite/prompts/ there (--plan-prompt/--write-prompt "
+                                          "win)"),
+        protocol: str = typer.Option("mmlw", "--protocol", help="mmlw (images first) | authors (text first)"),
     ) -> None:
         """Plan-then-write long outputs: an outline with word targets, then each section given the text so far."""
-        from mmlongbench_write.training.agentwrite import agentwrite
+        from mmlongbench_write.training.agentwrite import AgentWritePrompts, agentwrite
 
+        prompts = AgentWritePrompts.resolve(plan_prompt=plan_prompt, write_prompt=write_prompt,
+                                            prompts_from=prompts_from, protocol=protocol)
         with _adapter(model, model_args) as writer:
             report = agentwrite(input, output, writer, config=_gen_config(model, model_args, gen_kwargs),
-                                max_sections=max_sections, limit=limit, progress=typer.echo)
+                                prompts=prompts, max_sections=max_sections, limit=limit, progress=typer.echo)
         typer.echo(f"{report.summary()} -> {output}")
+        if report.failed:  # rows left to do: a script must not go on as if the data were complete
+            from mmlongbench_write.errors import EXIT_INCOMPLETE
+
+            raise typer.Exit(EXIT_INCOMPLETE)
 
     @data.command("backtranslate")
     def backtranslate_cmd(
