@@ -43,3 +43,19 @@ def sft_file(tmp_path: Path, n: int = 4, images_per_row: int = 2) -> Path:
     path = tmp_path / "sft.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
+
+
+#: the image budget of the published Qwen2.5-VL-7B-Instruct preprocessor_config.json
+QWEN25VL_MAX_PIXELS = 12845056
+QWEN25VL_MIN_PIXELS = 3136
+
+
+def full_budget_model_dir(tiny_model_dir: Path, dest: Path) -> Path:
+    """The tiny model with the real Qwen2.5-VL pixel budget (the tiny one caps images at 112x112)."""
+    shutil.copytree(tiny_model_dir, dest)
+    cfg_path = dest / "preprocessor_config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg.update(max_pixels=QWEN25VL_MAX_PIXELS, min_pixels=QWEN25VL_MIN_PIXELS,
+               size={"longest_edge": QWEN25VL_MAX_PIXELS, "shortest_edge": QWEN25VL_MIN_PIXELS})
+    cfg_path.write_text(json.dumps(cfg, indent=2))
+    return dest

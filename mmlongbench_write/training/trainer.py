@@ -39,19 +39,11 @@ def freeze_vision(model: Any) -> int:
     return frozen
 
 
-def load_processor_for(path: str, image_pixels: int | None) -> Any:
-    from mmlongbench_write.model_adapters.tiny import load_processor
+def load_processor_for(path: str, image_pixels: int | None, min_pixels: int | None = None) -> Any:
+    """The processor with the image budget applied at load time (see :mod:`.processor`)."""
+    from .processor import load_processor
 
-    processor = load_processor(path)
-    if image_pixels:
-        ip = processor.image_processor
-        for attr in ("max_pixels",):
-            if hasattr(ip, attr):
-                setattr(ip, attr, image_pixels)
-        size = getattr(ip, "size", None)
-        if isinstance(size, dict) and "longest_edge" in size:
-            ip.size = {**size, "longest_edge": image_pixels}
-    return processor
+    return load_processor(path, max_pixels=image_pixels, min_pixels=min_pixels)
 
 
 def _render(processor: Any, messages: list[dict[str, Any]]) -> str:
@@ -212,7 +204,7 @@ def run_training(settings: TrainSettings) -> dict[str, Any]:
     out = Path(settings.output)
     out.mkdir(parents=True, exist_ok=True)
     path = resolve_model_path(settings.model)
-    processor = load_processor_for(path, settings.image_pixels)
+    processor = load_processor_for(path, settings.image_pixels, settings.image_min_pixels)
     dataset, report = build_dataset(settings, processor)
     model = load_model(settings, path)
     callbacks = [metrics_callback(out / "metrics.jsonl")]
