@@ -7,13 +7,21 @@ datasets and peft are imported inside the functions.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 from mmlongbench_write.errors import ConfigError, DataError
 
+from .data_report import (  # noqa: F401 - count_tokens is part of this module's interface
+    TokenStats,
+    count_tokens,
+    data_report,
+    filter_by_length,
+    is_main_process,
+    record_data_report,
+    report_table,
+)
 from .formats import LoadReport, load_training_rows
 from .presets import TrainSettings, resolve_model_path
 
@@ -46,47 +54,20 @@ def load_processor_for(path: str, image_pixels: int | None, min_pixels: int | No
     return load_processor(path, max_pixels=image_pixels, min_pixels=min_pixels)
 
 
-def _render(processor: Any, messages: list[dict[str, Any]]) -> str:
-    return str(processor.apply_chat_template(messages, tokenize=False))
-
-
-def count_tokens(processor: Any, row: dict[str, Any], kind: str) -> int:
-    """Tokens of the longest sequence this row trains on (prompt + the longer answer), image tokens included."""
-    from PIL import Image
-
-    images = []
-    for path in row["images"]:
-        with Image.open(path) as img:
-            images.append(img.convert("RGB"))
-    answers = [row["completion"]] if kind == "sft" else [row["chosen"], row["rejected"]]
-    longest = 0
-    for answer in answers:
-        text = _render(processor, row["prompt"] + answer)
-        enc = processor(text=[text], images=images or None, return_tensors="np")
-        longest = max(longest, int(enc["input_ids"].shape[1]))
-    return longest
-
-
-def filter_by_length(rows: list[dict[str, Any]], processor: Any, max_length: int, kind: str,
-                     report: LoadReport) -> list[dict[str, Any]]:
-    """Drop (and count) rows longer than ``max_length`` tokens: rows are never truncated through images."""
-    kept = []
-    for row in rows:
-        if count_tokens(processor, row, kind) > max_length:
-            report.reject(f"longer than max_length={max_length} tokens")
-            report.kept -= 1
-        else:
-            kept.append(row)
-    return kept
-
-
 def build_dataset(settings: TrainSettings, processor: Any) -> tuple[Any, LoadReport]:
-    """The training rows as a ``datasets.Dataset`` whose ``images`` decode lazily from their paths."""
+    """The training rows as a ``datasets.Dataset`` whose ``images`` decode lazily (paths or embedded bytes);
+    the data report is printed and recorded in ``DIR/train_settings.json`` first (see :mod:`.data_report`)."""
     from datasets import Dataset, Image, List
 
     rows, report = load_training_rows(settings.data, settings.kind, image_root=settings.image_root,
-                                      max_images=settings.max_images)
-    rows = filter_by_length(rows, processor, settings.max_length, settings.kind, report)
+                                      max_images=settings.max_images, max_samples=settings.max_samples,
+                                      sample_seed=settings.sample_seed)
+    stats = TokenStats()
+    rows = filter_by_length(rows, processor, settings.max_length, settings.kind, report, stats)
+    record = data_report(report, stats)
+    if is_main_process():
+        print(report_table(record), flush=True)
+    record_data_report(Path(settings.output), record)
     if not rows:
         raise DataError(f"no usable training rows in {', '.join(settings.data)}: {report.summary()}")
     dataset = Dataset.from_list(rows).cast_column("images", List(Image()))
@@ -175,8 +156,6 @@ def save_checkpoint(trainer: Any, processor: Any, settings: TrainSettings, sourc
         return
     processor.save_pretrained(str(out))
     _hub_processor_layout(out, Path(source_path))
-    (out / "data_report.json").write_text(json.dumps(
-        {"read": report.read, "kept": report.kept, "rejected": dict(report.rejected)}, indent=2) + "\n")
 
 
 def _hub_processor_layout(out: Path, source: Path) -> None:
