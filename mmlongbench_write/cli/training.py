@@ -44,16 +44,13 @@ def _data_app() -> typer.Typer:
         sharegpt: bool = typer.Option(False, "--sharegpt", help="write LLaMA-Factory sharegpt rows instead"),
     ) -> None:
         """IterDPO pairs: page i prefers the revised pages 1..i over the original pages 1..i."""
-        from mmlongbench_write.runstore import write_jsonl
-        from mmlongbench_write.training.formats import to_sharegpt
-        from mmlongbench_write.training.iterdpo import IterDPOReport, iterdpo_pairs, read_revisions
+        from mmlongbench_write.training.iterdpo import IterDPOReport, iterdpo_pairs, read_revisions, write_pairs
 
         report = IterDPOReport()
         pairs = list(iterdpo_pairs(read_revisions(revisions), instruction=instruction,
                                    joiner=joiner.replace("\\n", "\n").replace("\\t", "\t"),
                                    skip_identical=skip_identical, report=report))
-        output.parent.mkdir(parents=True, exist_ok=True)
-        write_jsonl(output, [to_sharegpt(p) for p in pairs] if sharegpt else pairs)
+        write_pairs(output, pairs, sharegpt=sharegpt)
         typer.echo(f"{report.summary()} -> {output}")
 
     @data.command("agentwrite")
