@@ -126,3 +126,20 @@ def test_max_samples_draws_the_same_seeded_subset(tmp_path: Path, seed: int) -> 
     assert drawn(seed) == drawn(seed)
     assert drawn(seed) != drawn(seed + 1)
     assert len(set(drawn(seed))) == 10
+
+
+def test_parquet_file_of_sharegpt_dicts_and_an_empty_answer(tmp_path: Path) -> None:
+    import pandas as pd
+
+    make_png(tmp_path / "a.png", 1)
+    frame = pd.DataFrame([
+        {"id": 1, "conversations": [{"from": "human", "value": "<image>Write."}, {"from": "gpt", "value": "Done."}],
+         "images": ["a.png"]},
+        {"id": 2, "conversations": [{"from": "human", "value": "Write."}, {"from": "gpt", "value": None}],
+         "images": ["a.png"]},
+    ])
+    frame.to_parquet(tmp_path / "train.parquet")
+    rows, report = load_training_rows([tmp_path / "train.parquet"], "sft")
+    assert report.read == 2 and report.kept == 1  # numpy arrays from pandas are read as lists
+    assert dict(report.rejected) == {"malformed row: empty answer": 1}
+    assert report.examples["malformed row: empty answer"] == "train.parquet row 2 (id 2), field 'conversations'"

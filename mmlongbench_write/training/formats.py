@@ -290,6 +290,14 @@ def _messages(turns: list[Turn]) -> list[dict[str, Any]]:
     return [{"role": role, "content": parts} for role, parts in turns]
 
 
+def _answer_field(row: dict[str, Any], key: str) -> str:
+    """The input field an answer came from (for the rejection line)."""
+    if key in row:
+        return key
+    names = ("messages", "conversations") + (("output", "completion", "response") if key == "completion" else ())
+    return next((k for k in names if k in row), key)
+
+
 def normalize_row(row: dict[str, Any], kind: Kind, base: Path) -> dict[str, Any]:
     """One input row in any accepted format -> the trainer row; raises :class:`RowError` naming the field."""
     images = _images(row, base)
@@ -301,6 +309,9 @@ def normalize_row(row: dict[str, Any], kind: Kind, base: Path) -> dict[str, Any]
         answers = [completion]
     if not any(role == "user" for role, _ in prompt):
         raise RowError("no user turn", "prompt" if "prompt" in row else "messages")
+    # an empty answer teaches nothing (an empty rejected side is a real preference and stays)
+    if not any(p["type"] == "text" and (p["text"] or "").strip() for _, parts in answers[0] for p in parts):
+        raise RowError("empty answer", _answer_field(row, "chosen" if kind == "dpo" else "completion"))
     _place_images(prompt, answers, len(images))
     out: dict[str, Any] = {"images": images, "prompt": _messages(prompt)}
     if kind == "dpo":
@@ -353,6 +364,10 @@ def load_training_rows(
             except RowError as exc:
                 report.reject(f"malformed row: {exc.reason}", _where(path, number, raw, exc.field) +
                               (f": {exc.detail}" if exc.detail else ""))
+                continue
+            except (TypeError, KeyError, AttributeError, ValueError) as exc:  # a shape no rule above expects
+                report.reject("malformed row: unexpected value",
+                              f"{_where(path, number, raw, None)}: {type(exc).__name__}: {exc}"[:300])
                 continue
             problem = _check(row, max_images)
             if problem is not None:
