@@ -61,3 +61,18 @@ def test_report_counts_rejections_and_budgeted_image_tokens(
     assert report == json.loads((out / "data_report.json").read_text())
     table = capsys.readouterr().out
     assert "rejected: image file not found" in table
+
+
+def test_max_samples_from_the_command_line(tmp_path: Path, tiny_model_dir: Path) -> None:
+    data = longwriter_v_22k_shards(tmp_path / "LongWriter-V-22K", n=6, shards=3)
+    reports = []
+    for run in ("a", "b"):
+        out = tmp_path / run
+        main(["train", "sft", "--model", str(tiny_model_dir), "--data", str(data), "--output", str(out),
+              "--max-steps", "1", "--max-samples", "3", "--sample-seed", "11", *CPU_FLAGS])
+        settings = json.loads((out / "train_settings.json").read_text())
+        assert (settings["max_samples"], settings["sample_seed"]) == (3, 11)
+        reports.append(settings["data_report"])
+    assert reports[0] == reports[1]
+    assert (reports[0]["read"], reports[0]["kept"]) == (6, 3)
+    assert reports[0]["sampled"] == {"max_samples": 3, "seed": 11, "from": 6}
