@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,21 +20,10 @@ from .formats import LoadReport
 SETTINGS_FILE = "train_settings.json"
 
 
-@dataclass
-class TokenStats:
-    """Tokens of the rows kept and of their images (visual tokens, after the pixel budget)."""
-
-    per_row: list[int] = field(default_factory=list)
-    per_image: list[int] = field(default_factory=list)
-
-    @staticmethod
-    def _summary(values: list[int]) -> dict[str, float | int]:
-        if not values:
-            return {"mean": 0, "max": 0}
-        return {"mean": round(sum(values) / len(values), 1), "max": max(values)}
-
-    def as_dict(self) -> dict[str, dict[str, float | int]]:
-        return {"tokens_per_row": self._summary(self.per_row), "tokens_per_image": self._summary(self.per_image)}
+def _mean_max(values: list[int]) -> dict[str, float | int]:
+    if not values:
+        return {"mean": 0, "max": 0}
+    return {"mean": round(sum(values) / len(values), 1), "max": max(values)}
 
 
 def open_image(ref: Any) -> Any:
@@ -76,9 +64,9 @@ def count_tokens(processor: Any, row: dict[str, Any], kind: str) -> int:
 
 
 def filter_by_length(rows: list[dict[str, Any]], processor: Any, max_length: int, kind: str,
-                     report: LoadReport, stats: TokenStats | None = None) -> list[dict[str, Any]]:
+                     report: LoadReport) -> list[dict[str, Any]]:
     """Drop (and count) rows longer than ``max_length`` tokens or whose images do not decode; rows are
-    never truncated through images. Token counts of the kept rows go to ``stats``."""
+    never truncated through images. Token counts of the kept rows go to ``report``."""
     kept = []
     for number, row in enumerate(rows, start=1):
         try:
@@ -92,16 +80,16 @@ def filter_by_length(rows: list[dict[str, Any]], processor: Any, max_length: int
             report.kept -= 1
             continue
         kept.append(row)
-        if stats is not None:
-            stats.per_row.append(tokens)
-            stats.per_image.extend(per_image)
+        report.tokens_per_row.append(tokens)
+        report.tokens_per_image.extend(per_image)
     return kept
 
 
-def data_report(report: LoadReport, stats: TokenStats) -> dict[str, Any]:
+def data_report(report: LoadReport) -> dict[str, Any]:
     """The ``data_report`` record of a run."""
     out: dict[str, Any] = {"read": report.read, "kept": report.kept, "rejected": dict(sorted(report.rejected.items())),
-                           **stats.as_dict()}
+                           "tokens_per_row": _mean_max(report.tokens_per_row),
+                           "tokens_per_image": _mean_max(report.tokens_per_image)}
     if report.examples:
         out["first_rejected"] = dict(sorted(report.examples.items()))
     if report.sampled:
@@ -122,6 +110,15 @@ def report_table(record: dict[str, Any]) -> str:
     width = max(len(k) for k, _ in lines)
     body = "\n".join(f"  {k.ljust(width)}  {v}" for k, v in lines)
     return f"training data:\n{body}"
+
+
+def announce_data_report(out_dir: Path, report: LoadReport) -> dict[str, Any]:
+    """Print the report table and record it in ``out_dir`` (main process only); return the record."""
+    record = data_report(report)
+    if is_main_process():
+        print(report_table(record), flush=True)
+        record_data_report(out_dir, record)
+    return record
 
 
 def is_main_process() -> bool:

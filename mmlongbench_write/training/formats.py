@@ -63,6 +63,8 @@ class LoadReport:
     rejected: Counter[str] = field(default_factory=Counter)
     examples: dict[str, str] = field(default_factory=dict)  # reason -> the first row it happened to
     sampled: dict[str, int] | None = None  # {"max_samples", "seed", "from"} when --max-samples drew a subset
+    tokens_per_row: list[int] = field(default_factory=list)  # of the kept rows, once measured (.data_report)
+    tokens_per_image: list[int] = field(default_factory=list)  # visual tokens of their images
 
     def reject(self, reason: str, where: str | None = None) -> None:
         self.rejected[reason] += 1
@@ -75,6 +77,8 @@ class LoadReport:
         self.rejected.update(other.rejected)
         for reason, where in other.examples.items():
             self.examples.setdefault(reason, where)
+        self.tokens_per_row += other.tokens_per_row
+        self.tokens_per_image += other.tokens_per_image
 
     def summary(self) -> str:
         parts = [f"{self.kept}/{self.read} rows kept"]

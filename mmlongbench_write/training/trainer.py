@@ -13,15 +13,7 @@ from typing import Any
 
 from mmlongbench_write.errors import ConfigError, DataError
 
-from .data_report import (  # noqa: F401 - count_tokens is part of this module's interface
-    TokenStats,
-    count_tokens,
-    data_report,
-    filter_by_length,
-    is_main_process,
-    record_data_report,
-    report_table,
-)
+from .data_report import announce_data_report, count_tokens, filter_by_length  # noqa: F401 - count_tokens re-exported
 from .formats import LoadReport, load_training_rows
 from .presets import TrainSettings, resolve_model_path
 
@@ -55,19 +47,13 @@ def load_processor_for(path: str, image_pixels: int | None, min_pixels: int | No
 
 
 def build_dataset(settings: TrainSettings, processor: Any) -> tuple[Any, LoadReport]:
-    """The training rows as a ``datasets.Dataset`` whose ``images`` decode lazily (paths or embedded bytes);
-    the data report is printed and recorded in ``DIR/train_settings.json`` first (see :mod:`.data_report`)."""
+    """The training rows as a ``datasets.Dataset`` whose ``images`` decode lazily (paths or embedded bytes)."""
     from datasets import Dataset, Image, List
 
     rows, report = load_training_rows(settings.data, settings.kind, image_root=settings.image_root,
                                       max_images=settings.max_images, max_samples=settings.max_samples,
                                       sample_seed=settings.sample_seed)
-    stats = TokenStats()
-    rows = filter_by_length(rows, processor, settings.max_length, settings.kind, report, stats)
-    record = data_report(report, stats)
-    if is_main_process():
-        print(report_table(record), flush=True)
-    record_data_report(Path(settings.output), record)
+    rows = filter_by_length(rows, processor, settings.max_length, settings.kind, report)
     if not rows:
         raise DataError(f"no usable training rows in {', '.join(settings.data)}: {report.summary()}")
     dataset = Dataset.from_list(rows).cast_column("images", List(Image()))
@@ -185,6 +171,7 @@ def run_training(settings: TrainSettings) -> dict[str, Any]:
     path = resolve_model_path(settings.model)
     processor = load_processor_for(path, settings.image_pixels, settings.image_min_pixels)
     dataset, report = build_dataset(settings, processor)
+    announce_data_report(out, report)  # table + DIR/train_settings.json "data_report", before training
     model = load_model(settings, path)
     callbacks = [metrics_callback(out / "metrics.jsonl")]
     if settings.kind == "sft":
