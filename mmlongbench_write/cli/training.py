@@ -44,16 +44,13 @@ def _data_app() -> typer.Typer:
         sharegpt: bool = typer.Option(False, "--sharegpt", help="write LLaMA-Factory sharegpt rows instead"),
     ) -> None:
         """IterDPO pairs: page i prefers the revised pages 1..i over the original pages 1..i."""
-        from mmlongbench_write.runstore import write_jsonl
-        from mmlongbench_write.training.formats import to_sharegpt
-        from mmlongbench_write.training.iterdpo import IterDPOReport, iterdpo_pairs, read_revisions
+        from mmlongbench_write.training.iterdpo import IterDPOReport, iterdpo_pairs, read_revisions, write_pairs
 
         report = IterDPOReport()
         pairs = list(iterdpo_pairs(read_revisions(revisions), instruction=instruction,
                                    joiner=joiner.replace("\\n", "\n").replace("\\t", "\t"),
                                    skip_identical=skip_identical, report=report))
-        output.parent.mkdir(parents=True, exist_ok=True)
-        write_jsonl(output, [to_sharegpt(p) for p in pairs] if sharegpt else pairs)
+        write_pairs(output, pairs, sharegpt=sharegpt)
         typer.echo(f"{report.summary()} -> {output}")
 
     @data.command("agentwrite")
@@ -161,8 +158,9 @@ def _train_command(app: typer.Typer, kind: str) -> None:
     def train_cmd(
         model: str = typer.Option(..., "--model", help="checkpoint dir, hub id, or a training preset "
                                   "(longwriter-v-7b, longwriter-v-72b, tiny-random-qwen2.5-vl)"),
-        data: list[Path] = typer.Option(None, "--data", help="training jsonl/json (project or sharegpt rows); "
-                                        "repeatable"),
+        data: list[Path] = typer.Option(None, "--data", help="training data: jsonl/json/parquet/csv, a folder of "
+                                        "parquet shards or a save_to_disk folder (project, LongWriter-V-22K, "
+                                        "sharegpt or TRL rows); repeatable"),
         output: Path = typer.Option(..., "--output", help="checkpoint dir (also gets metrics.jsonl)"),
         preset: str = typer.Option(None, "--preset", help="longwriter-v-7b | longwriter-v-72b: the paper's "
                                    "hyper-parameters; every value below overrides it"),
@@ -178,7 +176,12 @@ def _train_command(app: typer.Typer, kind: str) -> None:
         bf16: bool = typer.Option(None, "--bf16/--no-bf16"),
         max_length: int = typer.Option(None, "--max-length", help="rows longer than this (tokens) are rejected"),
         max_images: int = typer.Option(None, "--max-images", help="rows with more images are rejected"),
-        image_pixels: int = typer.Option(None, "--image-pixels", help="resize images to at most N pixels"),
+        image_pixels: int = typer.Option(None, "--image-pixels", help="resize images to at most N pixels "
+                                         "(applied when the processor is loaded; 78400 = 280x280)"),
+        image_min_pixels: int = typer.Option(None, "--image-min-pixels", help="resize images to at least N pixels"),
+        max_samples: int = typer.Option(None, "--max-samples", help="train on a random N of the usable rows "
+                                        "(the same N for the same data and --sample-seed)"),
+        sample_seed: int = typer.Option(None, "--sample-seed", help="seed of the --max-samples subset (default 0)"),
         image_root: str = typer.Option(None, "--image-root", help="base of relative image paths "
                                        "(default: the data file's folder)"),
         freeze_vision: bool = typer.Option(None, "--freeze-vision/--train-vision"),
@@ -209,6 +212,7 @@ def _train_command(app: typer.Typer, kind: str) -> None:
             "learning_rate": learning_rate, "epochs": epochs, "max_steps": max_steps, "batch_size": batch_size,
             "grad_accum": grad_accum, "lr_scheduler": lr_scheduler, "warmup_ratio": warmup_ratio, "bf16": bf16,
             "max_length": max_length, "max_images": max_images, "image_pixels": image_pixels,
+            "image_min_pixels": image_min_pixels, "max_samples": max_samples, "sample_seed": sample_seed,
             "image_root": image_root, "freeze_vision": freeze_vision,
             "gradient_checkpointing": gradient_checkpointing, "lora": lora, "lora_r": lora_r,
             "lora_alpha": lora_alpha, "beta": beta, "seed": seed, "logging_steps": logging_steps,

@@ -52,6 +52,9 @@ class TrainSettings:
     max_length: int = 32768
     max_images: int | None = 30
     image_pixels: int | None = None  # None: keep the processor's own max_pixels
+    image_min_pixels: int | None = None  # None: keep the processor's own min_pixels
+    max_samples: int | None = None  # train on a seeded random N of the kept rows (the paper: 10k of 22k)
+    sample_seed: int = 0  # the seed of that subset: the same N rows every time
     image_root: str | None = None
     freeze_vision: bool = True
     gradient_checkpointing: bool = False

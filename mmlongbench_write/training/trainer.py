@@ -7,13 +7,13 @@ datasets and peft are imported inside the functions.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 from mmlongbench_write.errors import ConfigError, DataError
 
+from .data_report import announce_data_report, count_tokens, filter_by_length  # noqa: F401 - count_tokens re-exported
 from .formats import LoadReport, load_training_rows
 from .presets import TrainSettings, resolve_model_path
 
@@ -39,61 +39,20 @@ def freeze_vision(model: Any) -> int:
     return frozen
 
 
-def load_processor_for(path: str, image_pixels: int | None) -> Any:
-    from mmlongbench_write.model_adapters.tiny import load_processor
+def load_processor_for(path: str, image_pixels: int | None, min_pixels: int | None = None) -> Any:
+    """The processor with the image budget applied at load time (see :mod:`.processor`)."""
+    from .processor import load_processor
 
-    processor = load_processor(path)
-    if image_pixels:
-        ip = processor.image_processor
-        for attr in ("max_pixels",):
-            if hasattr(ip, attr):
-                setattr(ip, attr, image_pixels)
-        size = getattr(ip, "size", None)
-        if isinstance(size, dict) and "longest_edge" in size:
-            ip.size = {**size, "longest_edge": image_pixels}
-    return processor
-
-
-def _render(processor: Any, messages: list[dict[str, Any]]) -> str:
-    return str(processor.apply_chat_template(messages, tokenize=False))
-
-
-def count_tokens(processor: Any, row: dict[str, Any], kind: str) -> int:
-    """Tokens of the longest sequence this row trains on (prompt + the longer answer), image tokens included."""
-    from PIL import Image
-
-    images = []
-    for path in row["images"]:
-        with Image.open(path) as img:
-            images.append(img.convert("RGB"))
-    answers = [row["completion"]] if kind == "sft" else [row["chosen"], row["rejected"]]
-    longest = 0
-    for answer in answers:
-        text = _render(processor, row["prompt"] + answer)
-        enc = processor(text=[text], images=images or None, return_tensors="np")
-        longest = max(longest, int(enc["input_ids"].shape[1]))
-    return longest
-
-
-def filter_by_length(rows: list[dict[str, Any]], processor: Any, max_length: int, kind: str,
-                     report: LoadReport) -> list[dict[str, Any]]:
-    """Drop (and count) rows longer than ``max_length`` tokens: rows are never truncated through images."""
-    kept = []
-    for row in rows:
-        if count_tokens(processor, row, kind) > max_length:
-            report.reject(f"longer than max_length={max_length} tokens")
-            report.kept -= 1
-        else:
-            kept.append(row)
-    return kept
+    return load_processor(path, max_pixels=image_pixels, min_pixels=min_pixels)
 
 
 def build_dataset(settings: TrainSettings, processor: Any) -> tuple[Any, LoadReport]:
-    """The training rows as a ``datasets.Dataset`` whose ``images`` decode lazily from their paths."""
+    """The training rows as a ``datasets.Dataset`` whose ``images`` decode lazily (paths or embedded bytes)."""
     from datasets import Dataset, Image, List
 
     rows, report = load_training_rows(settings.data, settings.kind, image_root=settings.image_root,
-                                      max_images=settings.max_images)
+                                      max_images=settings.max_images, max_samples=settings.max_samples,
+                                      sample_seed=settings.sample_seed)
     rows = filter_by_length(rows, processor, settings.max_length, settings.kind, report)
     if not rows:
         raise DataError(f"no usable training rows in {', '.join(settings.data)}: {report.summary()}")
@@ -183,8 +142,6 @@ def save_checkpoint(trainer: Any, processor: Any, settings: TrainSettings, sourc
         return
     processor.save_pretrained(str(out))
     _hub_processor_layout(out, Path(source_path))
-    (out / "data_report.json").write_text(json.dumps(
-        {"read": report.read, "kept": report.kept, "rejected": dict(report.rejected)}, indent=2) + "\n")
 
 
 def _hub_processor_layout(out: Path, source: Path) -> None:
@@ -212,8 +169,9 @@ def run_training(settings: TrainSettings) -> dict[str, Any]:
     out = Path(settings.output)
     out.mkdir(parents=True, exist_ok=True)
     path = resolve_model_path(settings.model)
-    processor = load_processor_for(path, settings.image_pixels)
+    processor = load_processor_for(path, settings.image_pixels, settings.image_min_pixels)
     dataset, report = build_dataset(settings, processor)
+    announce_data_report(out, report)  # table + DIR/train_settings.json "data_report", before training
     model = load_model(settings, path)
     callbacks = [metrics_callback(out / "metrics.jsonl")]
     if settings.kind == "sft":
