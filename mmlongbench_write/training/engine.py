@@ -193,6 +193,27 @@ def resume_point(settings: TrainSettings) -> tuple[str | None, int]:
 # ---------------------------------------------------------------- LoRA merge
 
 
+def _unset_zero3_load() -> None:
+    try:
+        from transformers.integrations.deepspeed import unset_hf_deepspeed_config
+
+        unset_hf_deepspeed_config()
+    except ImportError:
+        pass
+
+
+def rewrite_in_hub_layout(out: Path) -> None:
+    """Reload a checkpoint saved from a ZeRO-3 engine (its weight names come out as ``model.model.*``) and
+    save it again under the hub's names. Rank 0 only; this costs one unsharded load of the trained model."""
+    from transformers import AutoModelForImageTextToText
+
+    _unset_zero3_load()
+    model = AutoModelForImageTextToText.from_pretrained(str(out), dtype="auto")
+    for stale in out.glob("model*.safetensors*"):
+        stale.unlink()
+    model.save_pretrained(str(out))
+
+
 def merge_lora(source_path: str, adapter_dir: Path, out: Path, settings: TrainSettings) -> None:
     """Merge a saved adapter into a fresh, unsharded load of the base model and save it to ``out``.
 
@@ -202,12 +223,7 @@ def merge_lora(source_path: str, adapter_dir: Path, out: Path, settings: TrainSe
     from peft import PeftModel
     from transformers import AutoModelForImageTextToText
 
-    try:
-        from transformers.integrations.deepspeed import unset_hf_deepspeed_config
-
-        unset_hf_deepspeed_config()
-    except ImportError:
-        pass
+    _unset_zero3_load()
     dtype = torch.bfloat16 if use_bf16(settings) else torch.float32
     base = AutoModelForImageTextToText.from_pretrained(source_path, dtype=dtype)
     merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()

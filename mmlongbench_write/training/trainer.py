@@ -187,7 +187,7 @@ def eval_args(settings: TrainSettings) -> dict[str, Any]:
 def save_checkpoint(trainer: Any, processor: Any, settings: TrainSettings, source_path: str,
                     report: LoadReport) -> None:
     """Save model + processor into ``settings.output`` in the hub layout (LoRA: merged, adapter kept aside)."""
-    from .engine import merge_lora
+    from .engine import backend, merge_lora, rewrite_in_hub_layout
 
     out = Path(settings.output)
     if settings.lora:
@@ -197,6 +197,8 @@ def save_checkpoint(trainer: Any, processor: Any, settings: TrainSettings, sourc
             merge_lora(source_path, out / "lora-adapter", out, settings)
     else:
         trainer.save_model(str(out))
+        if backend() == "deepspeed" and trainer.is_world_process_zero():
+            rewrite_in_hub_layout(out)
     if not trainer.is_world_process_zero():
         return
     processor.save_pretrained(str(out))
