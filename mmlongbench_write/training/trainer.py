@@ -252,7 +252,7 @@ def run_training(settings: TrainSettings) -> dict[str, Any]:
         raise ConfigError(f"unknown training kind {settings.kind!r}")
     args = make_config(settings)
     _ = args.world_size  # sets up the process group before loading (ZeRO-3's partitioned load is collective)
-    model = load_model(settings, path)
+    model = load_model(settings, weights_to_resume(settings, checkpoint) or path)
     record_sharding(model, settings, "load")
     callbacks = [metrics_callback(out / "metrics.jsonl", resume_step=resume_step), sharding_callback(settings)]
     trainer = build(settings, args, model, processor, train_set, callbacks, eval_dataset=eval_set)
@@ -260,6 +260,17 @@ def run_training(settings: TrainSettings) -> dict[str, Any]:
     save_checkpoint(trainer, processor, settings, path, report)
     return {"output": str(out), "rows": report.kept, "data": report.summary(),
             "metrics": str(out / "metrics.jsonl"), "resumed_from": checkpoint}
+
+
+def weights_to_resume(settings: TrainSettings, checkpoint: str | None) -> str | None:
+    """Load a resumed full fine-tune from its checkpoint folder: the trainer's own reload matches the hub's weight
+    names against the model's renamed ones with ``strict=False`` (transformers 5) and silently loads nothing.
+    DeepSpeed restores its engine checkpoint by itself, and LoRA checkpoints hold only the adapter."""
+    from .engine import backend
+
+    if checkpoint is None or settings.lora or backend() == "deepspeed":
+        return None
+    return checkpoint
 
 
 def split_eval(settings: TrainSettings, dataset: Any, processor: Any) -> tuple[Any, Any]:
