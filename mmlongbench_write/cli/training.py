@@ -173,7 +173,10 @@ def _train_command(app: typer.Typer, kind: str) -> None:
         grad_accum: int = typer.Option(None, "--grad-accum"),
         lr_scheduler: str = typer.Option(None, "--lr-scheduler"),
         warmup_ratio: float = typer.Option(None, "--warmup-ratio"),
-        bf16: bool = typer.Option(None, "--bf16/--no-bf16"),
+        bf16: bool = typer.Option(None, "--bf16/--no-bf16", help="bf16 mixed precision: fp32 master weights, "
+                                  "bf16 autocast (default when a CUDA GPU supports it)"),
+        pure_bf16: bool = typer.Option(None, "--pure-bf16", help="weights stored and updated in bf16 (no fp32 "
+                                       "master copy): half the memory, updates below bf16's spacing are lost"),
         max_length: int = typer.Option(None, "--max-length", help="rows longer than this (tokens) are rejected"),
         max_images: int = typer.Option(None, "--max-images", help="rows with more images are rejected"),
         image_pixels: int = typer.Option(None, "--image-pixels", help="resize images to at most N pixels "
@@ -192,14 +195,32 @@ def _train_command(app: typer.Typer, kind: str) -> None:
         beta: float = typer.Option(None, "--beta", help="DPO beta"),
         seed: int = typer.Option(None, "--seed"),
         logging_steps: int = typer.Option(None, "--logging-steps"),
-        save_steps: int = typer.Option(None, "--save-steps"),
+        save_steps: int = typer.Option(None, "--save-steps", help="write DIR/checkpoint-N every N steps"),
+        save_total_limit: int = typer.Option(None, "--save-total-limit", help="keep at most N checkpoints "
+                                             "(with an eval set the best one is always kept)"),
+        resume: bool = typer.Option(None, "--resume", help="continue from the newest DIR/checkpoint-N (weights, "
+                                    "optimizer, scheduler, data position); metrics.jsonl continues"),
+        eval_split: float = typer.Option(None, "--eval-split", help="hold out this share of the rows (e.g. 0.05) "
+                                         "and evaluate at every save; the best checkpoint is loaded at the end"),
+        eval_data: list[Path] = typer.Option(None, "--eval-data", help="evaluate on this file instead; repeatable"),
+        eval_steps: int = typer.Option(None, "--eval-steps", help="evaluate every N steps (default: --save-steps)"),
+        report_to: str = typer.Option(None, "--report-to", help="comma-separated trackers: tensorboard (event files "
+                                      "in DIR/runs), wandb"),
         cpu: bool = typer.Option(None, "--cpu", help="train on CPU even when a GPU is present"),
-        nproc: int = typer.Option(None, "--nproc", help="processes (torchrun, or accelerate's num_processes)"),
+        nproc: int = typer.Option(None, "--nproc", help="processes per machine (torchrun / accelerate)"),
         accelerate_config: str = typer.Option(None, "--accelerate-config", help="zero2 | zero3 | zero3-offload | "
-                                              "fsdp: launch through accelerate with the shipped config"),
+                                              "fsdp (shipped configs) or the path of any accelerate config file"),
+        num_machines: int = typer.Option(None, "--num-machines", help="nodes of a multi-node run (each runs this "
+                                         "command with its own --machine-rank)"),
+        machine_rank: int = typer.Option(None, "--machine-rank", help="this node's rank, 0..num-machines-1"),
+        main_process_ip: str = typer.Option(None, "--main-process-ip", help="address of the rank-0 node"),
+        main_process_port: int = typer.Option(None, "--main-process-port", help="rendezvous port on the rank-0 "
+                                              "node (default 29500)"),
+        dry_run: bool = typer.Option(False, "--dry-run", help="print the launch command(s) for every node and "
+                                     "stop"),
     ) -> None:
         from mmlongbench_write.errors import ConfigError
-        from mmlongbench_write.training.launch import launch, needs_launch, run_local
+        from mmlongbench_write.training.launch import Nodes, launch, needs_launch, run_local
         from mmlongbench_write.training.presets import resolve_settings
 
         files = [str(p) for p in (data or [])]
@@ -216,13 +237,19 @@ def _train_command(app: typer.Typer, kind: str) -> None:
             "image_root": image_root, "freeze_vision": freeze_vision,
             "gradient_checkpointing": gradient_checkpointing, "lora": lora, "lora_r": lora_r,
             "lora_alpha": lora_alpha, "beta": beta, "seed": seed, "logging_steps": logging_steps,
-            "save_steps": save_steps, "use_cpu": True if cpu else None,
+            "save_steps": save_steps, "use_cpu": True if cpu else None, "pure_bf16": pure_bf16,
+            "save_total_limit": save_total_limit, "resume": resume, "eval_split": eval_split,
+            "eval_data": [str(p) for p in eval_data] if eval_data else None, "eval_steps": eval_steps,
+            "report_to": [r.strip() for r in report_to.split(",") if r.strip()] if report_to else None,
         }
         settings = resolve_settings(kind, model, files, str(output), preset=preset,  # type: ignore[arg-type]
                                     overrides=overrides)
-        if needs_launch(nproc, accelerate_config):
-            launch(settings, nproc=nproc, accelerate_config=accelerate_config)
-            typer.echo(f"trained: {output}")
+        nodes = Nodes.from_flags(num_machines, machine_rank, main_process_ip, main_process_port)
+        if dry_run or needs_launch(nproc, accelerate_config, nodes):
+            launch(settings, nproc=nproc, accelerate_config=accelerate_config, nodes=nodes, dry_run=dry_run,
+                   echo=typer.echo)
+            if not dry_run:
+                typer.echo(f"trained: {output}")
             return
         result = run_local(settings)
         typer.echo(f"trained: {result['output']} ({result['data']}); metrics: {result['metrics']}")
