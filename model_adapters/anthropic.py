@@ -19,7 +19,8 @@ from typing import Any
 from mmlongbench_write.registry import register_model
 from mmlongbench_write.schema import FinishReason, Generation, ImagePart, ImageRef, Message, Request, Usage
 
-from .api_base import APIAdapter, MalformedResponse, b64
+from .api_base import APIAdapter, b64
+from .wire import MalformedResponse, count, error_in_body, items, obj, opt_obj, opt_str
 
 DEFAULT_MAX_TOKENS = 4096
 _ACCEPTED = {"image/jpeg", "image/png", "image/gif", "image/webp"}
@@ -98,22 +99,34 @@ class AnthropicAdapter(APIAdapter):
         return parse_reply(request.id, reply, self.model_name)
 
 
-def parse_reply(request_id: str, reply: Any, model_name: str) -> Generation:
-    """A Messages API JSON reply as a Generation; :class:`MalformedResponse` when it is not one."""
-    blocks = reply.get("content") if isinstance(reply, dict) else None
-    if not isinstance(blocks, list):
-        raise MalformedResponse("reply has no content list")
-    text = "".join(str(b.get("text") or "") for b in blocks if isinstance(b, dict) and b.get("type") == "text")
-    thinking = "".join(
-        str(b.get("thinking") or "") for b in blocks if isinstance(b, dict) and b.get("type") == "thinking"
-    )
+def parse_reply(request_id: str, body: Any, model_name: str) -> Generation:
+    """A Messages API JSON body (non-streaming shape) as a Generation.
+
+    Every field is type-checked: a body not of the documented shape raises :class:`MalformedResponse`
+    (retried, then the request's failure), never a crash. Block types other than ``text`` and
+    ``thinking`` (tool use, redacted thinking) are skipped.
+    """
+    body = obj(body, "reply")
+    if body.get("type") == "error" or "error" in body:
+        raise MalformedResponse(f"reply carries an error: {error_in_body(body)}")
+    blocks = items(body.get("content"), "reply.content")
+    texts: list[str] = []
+    thoughts: list[str] = []
+    for i, block in enumerate(blocks):
+        block = obj(block, f"reply.content[{i}]")
+        kind = opt_str(block, "type", f"reply.content[{i}]")
+        if kind == "text":
+            texts.append(opt_str(block, "text", f"reply.content[{i}]") or "")
+        elif kind == "thinking":
+            thoughts.append(opt_str(block, "thinking", f"reply.content[{i}]") or "")
+    text, thinking = "".join(texts), "".join(thoughts)
     if thinking:  # extended thinking: kept, marked to be stripped before counting
         text = f"<think>{thinking}</think>\n{text}"
-    usage = reply.get("usage") or {}
+    usage = opt_obj(body, "usage", "reply")
     return Generation(
         request_id=request_id,
         text=text,
-        finish_reason=finish_reason(reply.get("stop_reason")),
-        usage=Usage(int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0)),
-        model=reply.get("model") or model_name,
+        finish_reason=finish_reason(opt_str(body, "stop_reason", "reply")),
+        usage=Usage(count(usage, "input_tokens", "reply.usage"), count(usage, "output_tokens", "reply.usage")),
+        model=opt_str(body, "model", "reply") or model_name,
     )

@@ -32,20 +32,15 @@ from mmlongbench_write.errors import AdapterError
 from mmlongbench_write.schema import Generation, ImageRef, Request
 
 from .base import ModelAdapter, RuntimeOptions
+from .wire import MalformedResponse, TransientError
+
+__all__ = ["APIAdapter", "MalformedResponse", "TokenBucket", "TransientError", "parse_retry_after"]
 
 _FATAL_STATUS = {401: "authentication failed", 403: "permission denied", 404: "not found"}
 _RETRY_STATUS = {408, 409, 425, 429}
 _DONE = object()
 #: the longest a Retry-After is honoured for; a server asking for more is waited on this long, then retried
 MAX_RETRY_AFTER_S = 600.0
-
-
-class TransientError(Exception):
-    """A failure worth retrying (raised by adapters for replies they cannot use, e.g. no choices)."""
-
-
-class MalformedResponse(TransientError):
-    """A reply whose body is not what the wire format promises."""
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,9 @@ from mmlongbench_write.errors import AdapterError
 from mmlongbench_write.registry import register_model
 from mmlongbench_write.schema import FinishReason, Generation, Request, Usage
 
-from .api_base import APIAdapter, MalformedResponse
+from .api_base import APIAdapter
 from .chat_format import openai_style_messages
+from .wire import MalformedResponse, count, error_in_body, items, obj, opt_obj, opt_str
 
 _NEW_TOKEN_PARAM = re.compile(r"^(?:.*/)?(o\d|gpt-5)", re.IGNORECASE)
 
@@ -89,26 +90,48 @@ class OpenAIAdapter(APIAdapter):
         return parse_reply(request.id, reply, self.model_name)
 
 
-def parse_reply(request_id: str, reply: Any, model_name: str) -> Generation:
-    """A chat-completions JSON reply as a Generation; :class:`MalformedResponse` when it is not one."""
-    try:
-        choice = reply["choices"][0]
-        message = choice["message"]
-    except (KeyError, IndexError, TypeError):
-        raise MalformedResponse("reply has no choices[0].message") from None
-    text = message.get("content")
+def parse_reply(request_id: str, body: Any, model_name: str) -> Generation:
+    """A chat-completions JSON body (non-streaming shape) as a Generation.
+
+    Every field is type-checked: a body not of the documented shape raises :class:`MalformedResponse`
+    (retried, then the request's failure), never a crash. ``usage`` may be absent (counted as 0).
+    """
+    body = obj(body, "reply")
+    if (error := error_in_body(body)) is not None:
+        raise MalformedResponse(f"reply carries an error: {error}")
+    choices = items(body.get("choices"), "reply.choices")
+    if not choices:
+        raise MalformedResponse("reply.choices is empty")
+    choice = obj(choices[0], "reply.choices[0]")
+    message = obj(choice.get("message"), "reply.choices[0].message")
+    text = content_text(message.get("content"), "reply.choices[0].message.content")
     if text is None:
-        text = message.get("refusal")
-    if not isinstance(text, str):
+        text = opt_str(message, "refusal", "reply.choices[0].message")
+    if text is None:
         raise MalformedResponse("reply has no message content")
-    reasoning = message.get("reasoning_content") or message.get("reasoning")
-    if isinstance(reasoning, str) and reasoning:  # DeepSeek-R1 style: kept, marked to be stripped before counting
+    reasoning = opt_str(message, "reasoning_content", "reply.choices[0].message") or opt_str(
+        message, "reasoning", "reply.choices[0].message"
+    )
+    if reasoning:  # DeepSeek-R1 style: kept, marked to be stripped before counting
         text = f"<think>{reasoning}</think>\n{text}"
-    usage = reply.get("usage") or {}
+    usage = opt_obj(body, "usage", "reply")
     return Generation(
         request_id=request_id,
         text=text,
-        finish_reason=finish_reason(choice.get("finish_reason")),
-        usage=Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)),
-        model=reply.get("model") or model_name,
+        finish_reason=finish_reason(opt_str(choice, "finish_reason", "reply.choices[0]")),
+        usage=Usage(count(usage, "prompt_tokens", "reply.usage"), count(usage, "completion_tokens", "reply.usage")),
+        model=opt_str(body, "model", "reply") or model_name,
     )
+
+
+def content_text(content: Any, where: str) -> str | None:
+    """Message content as text: a string, or a list of ``{"type": "text", "text": ...}`` parts; None if null."""
+    if content is None or isinstance(content, str):
+        return content
+    parts = items(content, where)
+    texts = []
+    for i, part in enumerate(parts):
+        part = obj(part, f"{where}[{i}]")
+        if part.get("type") == "text":
+            texts.append(opt_str(part, "text", f"{where}[{i}]") or "")
+    return "".join(texts)
