@@ -47,7 +47,8 @@ __all__ = ["APIAdapter", "MalformedResponse", "TokenBucket", "TransientError", "
 _FATAL_STATUS = {401: "authentication failed", 403: "permission denied", 404: "not found"}
 _RETRY_STATUS = {408, 409, 425, 429}
 _DONE = object()
-#: the longest a Retry-After is honoured for; a server asking for more is waited on this long, then retried
+#: the longest a Retry-After is honoured for by default (model arg ``retry_after_max_s``); a server asking
+#: for more is waited on this long (announced), then retried
 MAX_RETRY_AFTER_S = 60.0
 #: waits at least this long are announced on stderr
 ANNOUNCE_WAIT_S = 5.0
@@ -135,6 +136,7 @@ class APIAdapter(ModelAdapter):
         base_url: server address (any compatible server).
         api_key_env: the environment variable holding the key (default :attr:`default_key_env`).
         retry_base_s / retry_max_s: backoff base and cap in seconds (default 1 and 60).
+        retry_after_max_s: the longest ``Retry-After`` honoured (default 60; longer asks are capped).
         stream: stream replies as server-sent events (default true; false for servers that cannot).
         max_request_s: bound on one attempt as a whole (default 3600, never below ``--timeout``).
         circuit_breaker: attempts in a row failing with 5xx/connection errors that stop the run
@@ -146,7 +148,7 @@ class APIAdapter(ModelAdapter):
     base_url_env: str = ""
     non_identity_args = frozenset(
         {"base_url", "device", "device_map", "timeout", "api_key_env", "retry_base_s", "retry_max_s",
-         "stream", "max_request_s", "circuit_breaker"}
+         "stream", "max_request_s", "circuit_breaker", "retry_after_max_s"}
     )
 
     def __init__(self, runtime: RuntimeOptions | None = None, **model_args: Any) -> None:
@@ -160,6 +162,7 @@ class APIAdapter(ModelAdapter):
             raise AdapterError(f"{self.adapter_name}: the model arg `model` is required (e.g. model=NAME)")
         self.retry_base_s = float(model_args.get("retry_base_s", 1.0))
         self.retry_max_s = float(model_args.get("retry_max_s", 60.0))
+        self.retry_after_max_s = float(model_args.get("retry_after_max_s", MAX_RETRY_AFTER_S))
         self.stream = _flag(model_args.get("stream", True), "stream")
         self.max_request_s = max(float(model_args.get("max_request_s", DEFAULT_MAX_REQUEST_S)), self.runtime.timeout_s)
         self.breaker_threshold = int(model_args.get("circuit_breaker", DEFAULT_CIRCUIT_BREAKER))
@@ -375,14 +378,14 @@ class APIAdapter(ModelAdapter):
                 self._note_failure(exc, reason)
                 if verdict == "fail" or attempt == self.runtime.max_retries:
                     break
+                asked = wait
                 if wait is None:  # exponential backoff with full jitter
                     wait = random.uniform(0, min(self.retry_max_s, self.retry_base_s * 2**attempt))
-                elif wait > MAX_RETRY_AFTER_S:
-                    self._announce(f"the server asked to wait {wait:.0f}s ({reason}); waiting {MAX_RETRY_AFTER_S:g}s"
-                                   f" (the cap) before attempt {attempt + 2} of {attempts} for {request.id}")
-                    wait = MAX_RETRY_AFTER_S
-                elif wait >= ANNOUNCE_WAIT_S:
-                    self._announce(f"waiting {wait:.0f}s as the server asked ({reason}) before attempt "
+                wait = min(wait, self.retry_after_max_s)
+                if wait >= ANNOUNCE_WAIT_S or (asked is not None and asked > wait):
+                    why = "backing off" if asked is None else f"the server asked for {asked:.0f}s"
+                    capped = f" (capped at retry_after_max_s={wait:g})" if asked is not None and asked > wait else ""
+                    self._announce(f"{reason}; waiting {wait:.0f}s ({why}){capped} before attempt "
                                    f"{attempt + 2} of {attempts} for {request.id}")
                 await asyncio.sleep(wait)
                 continue

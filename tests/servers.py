@@ -116,6 +116,8 @@ class FakeAPIServer:
         require_key: when set, a request whose key (``Authorization: Bearer`` or ``x-api-key``) differs
             gets a 401.
         event_delay: seconds between the events of a streamed reply (a long generation).
+        fail_status: when set, every request after the first ``fail_after`` is answered with this status
+            (a server that is down).
     """
 
     delay: float = 0.0
@@ -123,6 +125,8 @@ class FakeAPIServer:
     model: str | None = None
     require_key: str | None = None
     event_delay: float = 0.0
+    fail_status: int | None = None
+    fail_after: int = 0
     requests: list[RecordedRequest] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
 
@@ -253,6 +257,13 @@ class _Handler(BaseHTTPRequestHandler):
             given = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ").strip()
             if given != owner.require_key:
                 self._send(401, _error(anthropic, "authentication_error", "invalid api key"))
+                return
+        if owner.fail_status is not None and fault is None:
+            with owner._lock:
+                failing = len(owner.requests) > owner.fail_after
+            if failing:
+                payload = json.dumps(_error(anthropic, "api_error", f"server failing ({owner.fail_status})"))
+                self._send_raw(owner.fail_status, payload.encode(), {})
                 return
         if fault is not None:
             if fault.kind == "drop":
