@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import email.utils
 import json
 import os
@@ -332,26 +333,34 @@ class APIAdapter(ModelAdapter):
             await asyncio.gather(*workers, return_exceptions=True)
 
     async def _call(self, client: Transport, request: Request) -> Generation:
-        """One attempt: send the request, read the reply (streamed or whole), bounded by ``max_request_s``."""
+        """One attempt, bounded as a whole by ``max_request_s`` (the transport bounds silence by --timeout)."""
+        try:
+            if sys.version_info >= (3, 11):
+                async with asyncio.timeout(self.max_request_s):
+                    return await self._attempt(client, request)
+            return await asyncio.wait_for(self._attempt(client, request), self.max_request_s)
+        except asyncio.TimeoutError:
+            limit = f"{self.max_request_s:g}s (max_request_s)"
+            raise RequestTooLong(f"the reply was still not complete after {limit}") from None
+
+    async def _attempt(self, client: Transport, request: Request) -> Generation:
+        """Send the request and read the reply, streamed or whole."""
         body = self.build_params(request)
         if self.stream:
             body = {**body, **self.stream_params()}
         data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         url = self.base_url + self.endpoint()
-        try:
-            async with asyncio.timeout(self.max_request_s):
-                if not self.stream:
-                    return self.parse_body(request.id, await client.post_json(url, self._headers, data))
-                reader = self.read_stream(request.id)
-                async for event, payload in client.post_events(url, self._headers, data):
-                    if event == "json":  # the server ignored ``stream`` and sent the whole reply
-                        return self.parse_body(request.id, _json(payload))
-                    if reader.feed(event, payload):
-                        break
-                return reader.result()
-        except TimeoutError:
-            limit = f"{self.max_request_s:g}s (max_request_s)"
-            raise RequestTooLong(f"the reply was still not complete after {limit}") from None
+        if not self.stream:
+            return self.parse_body(request.id, await client.post_json(url, self._headers, data))
+        reader = self.read_stream(request.id)
+        complete, whole = False, None
+        async with contextlib.aclosing(client.post_events(url, self._headers, data)) as events:
+            async for event, payload in events:  # read to the end, so the connection is reused
+                if event == "json":  # the server ignored ``stream`` and sent the whole reply
+                    whole = payload
+                elif not complete:
+                    complete = reader.feed(event, payload)
+        return self.parse_body(request.id, _json(whole)) if whole is not None else reader.result()
 
     async def _with_retries(
         self, client: Transport, request: Request, rpm: TokenBucket | None, tpm: TokenBucket | None

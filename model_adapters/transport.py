@@ -7,6 +7,7 @@ here as one of the exceptions below, so the engine classifies our types only.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -84,7 +85,7 @@ class Transport:
                 if resp.status >= 300:
                     await self._raise_status(resp)
                 raw = await resp.read()
-        except TimeoutError:
+        except asyncio.TimeoutError:
             raise IdleTimeout(f"no byte from the server for {self.idle_s:g}s") from None
         except aiohttp.ClientPayloadError as exc:
             raise ConnectionFailed(f"reply cut off ({type(exc).__name__})") from None
@@ -129,7 +130,7 @@ class Transport:
                         event = value
                 if data:  # a last event without its blank line
                     yield event or "message", "\n".join(data)
-        except TimeoutError:
+        except asyncio.TimeoutError:
             raise IdleTimeout(f"no byte from the server for {self.idle_s:g}s") from None
         except ValueError as exc:  # a line over the limit
             raise MalformedResponse(f"event stream line too long ({exc})") from None
