@@ -170,3 +170,63 @@ def test_engine_retries_then_records_malformed_replies(kind: str, stream: bool, 
             assert not gen.ok and "malformed" in (gen.error or "") and server.count == 2
             [gen] = adapter.generate([Request("r", (Message.user("write 4 words"),))])  # and healthy again
             assert gen.ok and len(gen.text.split()) == 4
+
+
+# -- streamed replies: the same promise for every event of both providers' streams -------------------------
+OPENAI_EVENTS: list[Any] = [
+    {"model": "m", "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]},
+    {"model": "m", "choices": [{"index": 0, "delta": {"content": "hi", "reasoning_content": "hm"}}]},
+    {"model": "m", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+    {"model": "m", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 1}},
+    "[DONE]",
+]
+ANTHROPIC_EVENTS: list[Any] = [
+    {"type": "message_start", "message": {"model": "m", "content": [], "usage": {"input_tokens": 3}}},
+    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "hi"}},
+    {"type": "content_block_stop", "index": 0},
+    {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 1}},
+    {"type": "message_stop"},
+]
+
+
+def read_events(kind: str, events: list[Any]) -> Generation:
+    from mmlongbench_write.model_adapters.anthropic import AnthropicStream
+    from mmlongbench_write.model_adapters.openai import OpenAIStream
+
+    reader: Any = OpenAIStream("r", "fallback") if kind == "openai" else AnthropicStream("r", "fallback")
+    for event in events:
+        reader.feed("message", event if isinstance(event, str) else json.dumps(event))
+    return reader.result()
+
+
+@pytest.mark.parametrize(("kind", "valid"), [("openai", OPENAI_EVENTS), ("anthropic", ANTHROPIC_EVENTS)])
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_any_value_in_any_event_is_a_generation_or_malformed(kind: str, valid: list[Any], data: Any) -> None:
+    from mmlongbench_write.model_adapters.wire import TransientError
+
+    events = list(valid)
+    how = data.draw(st.sampled_from(["replace", "drop", "repeat"]))
+    i = data.draw(st.integers(0, len(events) - 1))
+    if how == "replace":
+        events[i] = replaced(events[i], data.draw(st.sampled_from(list(paths(events[i])))), data.draw(json_values))
+    elif how == "drop":
+        del events[i]
+    else:
+        events.insert(i, events[i])
+    try:
+        gen = read_events(kind, events)
+    except TransientError as exc:  # MalformedResponse, or an error the stream itself reported
+        assert str(exc)
+        return
+    check(lambda *_: gen, None)
+
+
+@pytest.mark.parametrize(("kind", "valid"), [("openai", OPENAI_EVENTS), ("anthropic", ANTHROPIC_EVENTS)])
+def test_valid_streams_read_as_the_reply(kind: str, valid: list[Any]) -> None:
+    gen = read_events(kind, valid)
+    assert gen.text.endswith("hi") and gen.usage.input_tokens == 3 and gen.usage.output_tokens == 1
+    assert gen.finish_reason == "stop" and gen.model == "m"
+    if kind == "openai":
+        assert gen.text == "<think>hm</think>\nhi"
