@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import EvalConfig
-from .errors import BudgetExceeded, ConfigError
+from .errors import BudgetExceeded, ConfigError, ServerFailing
 from .journal import GenerationRecord, Journal, JournalState, JudgementRecord, judge_input_hash, request_hash
 from .judges.base import Judge
 from .metrics import MetricSpec, run_metrics
@@ -204,7 +204,7 @@ def _evaluate_open(config: EvalConfig, spec: ModelSpec, runtime: RuntimeOptions,
             with _timed(timings, "judge_s"):
                 for judge in judges:
                     judge_all(judge, plan, state, journal, say, budget=budget, chunk_size=config.concurrency)
-        except BudgetExceeded as exc:
+        except (BudgetExceeded, ServerFailing) as exc:  # both resumable: finalize as stopped
             stopped = str(exc)
     if budget is not None:
         meta["budget"] = budget.summary()
