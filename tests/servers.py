@@ -96,12 +96,16 @@ class FakeAPIServer:
         model: the model name reported back (``{requested}-snapshot`` when None).
         require_key: when set, a request whose key (``Authorization: Bearer`` or ``x-api-key``) differs
             gets a 401.
+        reply_text: when set, every reply's text (instead of filler of the asked length).
+        echo_key: append the key the request carried to every reply (a hostile or buggy server).
     """
 
     delay: float = 0.0
     words: int = 20
     model: str | None = None
     require_key: str | None = None
+    reply_text: str | None = None
+    echo_key: bool = False
     requests: list[RecordedRequest] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
 
@@ -229,8 +233,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
             return
         if owner.require_key is not None:
-            given = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ").strip()
-            if given != owner.require_key:
+            if _given_key(headers) != owner.require_key:
                 self._send(401, _error(anthropic, "authentication_error", "invalid api key"))
                 return
         if fault is not None:
@@ -253,7 +256,10 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(fault.seconds)
         if owner.delay:
             time.sleep(owner.delay)
-        self._send(200, _reply(owner, body, anthropic))
+        payload = _reply(owner, body, anthropic)
+        if owner.echo_key:
+            _echo(payload, _given_key(headers), anthropic)
+        self._send(200, payload)
 
     def _send(self, status: int, payload: dict[str, Any]) -> None:
         self._send_raw(status, json.dumps(payload).encode(), {})
@@ -272,10 +278,23 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
+def _given_key(headers: dict[str, str]) -> str:
+    return headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ").strip()
+
+
 def _error(anthropic: bool, kind: str, message: str) -> dict[str, Any]:
     if anthropic:
         return {"type": "error", "error": {"type": kind, "message": message}}
     return {"error": {"message": message, "type": kind, "code": None}}
+
+
+def _echo(payload: dict[str, Any], key: str, anthropic: bool) -> None:
+    """Append ``key`` to the reply text, as a server that reflects its request would."""
+    note = f"\n(request authorised with {key})"
+    if anthropic:
+        payload["content"][0]["text"] += note
+    else:
+        payload["choices"][0]["message"]["content"] += note
 
 
 def _reply(owner: FakeAPIServer, body: dict[str, Any], anthropic: bool) -> dict[str, Any]:
@@ -286,7 +305,7 @@ def _reply(owner: FakeAPIServer, body: dict[str, Any], anthropic: bool) -> dict[
     truncated = False
     if isinstance(limit, int) and limit < n:
         truncated, n = True, limit
-    text = filler(n)
+    text = filler(n) if owner.reply_text is None else owner.reply_text
     model = owner.model or f"{body.get('model', 'fake')}-snapshot"
     prompt_tokens = max(1, len(prompt) // 4)
     if anthropic:
