@@ -174,7 +174,6 @@ RUNTIME_FIELDS = _names(RuntimeConfig)
 #: Fields that only change the verdicts, not the generations: a new judge re-judges the same run.
 JUDGE_FIELDS = _names(JudgingConfig) - _names(OutputsConfig)
 
-_SECRET_ARG = re.compile(r"(api[_-]?key|secret|token|password)$", re.IGNORECASE)
 CACHE_MODES = ("off", "read", "write", "readwrite")
 STAGES = ("all", "generate", "judge")
 MODES = ("vlm", "caption-llm")
@@ -236,14 +235,7 @@ class EvalConfig:
         self.validate()
 
     def validate(self) -> None:
-        for name, args in (("--model-args", self.model_args), ("--judge-model-args", self.judge_model_args),
-                           ("--captioner-args", self.captioner_args)):
-            for key in args:
-                if _SECRET_ARG.search(key):
-                    raise ConfigError(
-                        f"{name}: {key!r} looks like a secret; API keys are read from the environment "
-                        "(OPENAI_API_KEY, ANTHROPIC_API_KEY, or the variable named by api_key_env=NAME)"
-                    )
+        self._check_secrets()
         if self.cache not in CACHE_MODES:
             raise ConfigError(f"--cache must be one of {', '.join(CACHE_MODES)}, not {self.cache!r}")
         if self.stage not in STAGES:
@@ -263,6 +255,18 @@ class EvalConfig:
         if self.shard is not None:
             parse_shard(self.shard)
         self._validate_templates()
+
+    def _check_secrets(self) -> None:
+        """Refuse any key given as an argument (it would be recorded in run.json): one line, no value shown."""
+        from .secrets import check_args
+
+        for flag, args in (("--model-args", self.model_args), ("--gen-kwargs", self.gen_kwargs),
+                           ("--judge-model-args", self.judge_model_args),
+                           ("--judge-gen-kwargs", self.judge_gen_kwargs),
+                           ("--captioner-args", self.captioner_args), ("--data-columns", self.data_columns)):
+            check_args(flag, args)
+        if isinstance(self.data, str):
+            check_args("--data", {"data": self.data})
 
     # --- templates and protocol ------------------------------------------------------------------------
     def _validate_templates(self) -> None:

@@ -32,7 +32,8 @@ from .registry import judges as judge_registry
 from .results import write_final
 from .runformat import FORMAT_VERSION, Results
 from .runstore import JOURNAL, RUN_JSON, RunLock, atomic_write_json, is_run_dir, now, read_meta
-from .schema import JudgeInput, Request
+from .schema import Generation, JudgeInput, Request
+from .secrets import contains_secret, scrub
 from .textstats import strip_think
 
 if TYPE_CHECKING:
@@ -74,6 +75,22 @@ def _timed(timings: dict[str, float], key: str) -> Iterator[None]:
         yield
     finally:
         timings[key] = round(timings.get(key, 0.0) + time.perf_counter() - start, 4)
+
+
+def _scrubbed(progress: Progress | None) -> Progress:
+    """``progress`` with secrets masked in every line (a server may echo a key into an error message)."""
+    if progress is None:
+        return lambda _msg: None
+    return lambda msg: progress(scrub(msg))
+
+
+def scrub_generation(generation: Generation) -> Generation:
+    """``generation`` with registered secrets masked in its text, error and model name, before it is
+    journalled, cached by the run or shown to a judge (a server that echoes the key must not spread it)."""
+    fields = {"text": generation.text, "error": generation.error, "model": generation.model}
+    if not any(isinstance(v, str) and contains_secret(v) for v in fields.values()):
+        return generation
+    return replace(generation, **{k: scrub(v) if isinstance(v, str) else v for k, v in fields.items()})
 
 
 def runtime_options(config: EvalConfig) -> RuntimeOptions:
@@ -162,7 +179,7 @@ def reconcile(state: JournalState, plan: Plan) -> int:
 
 def evaluate(config: EvalConfig, progress: Progress | None = _stderr) -> RunOutcome:
     """Run (or resume) an evaluation and return its outcome. The public entry point of the library."""
-    say = progress or (lambda _msg: None)
+    say = _scrubbed(progress)
     timings: dict[str, float] = {}
     runtime = runtime_options(config)
     spec = resolve_model_spec(config.model, config.model_args)
@@ -308,6 +325,7 @@ def generate_all(adapter: ModelAdapter, requests: Sequence[Request], journal: Jo
 
     for part in budgeted_chunks(requests, budget, adapter.runtime.concurrency, bound):
         for generation in adapter.generate(part):
+            generation = scrub_generation(generation)
             record = GenerationRecord(generation, hashes[generation.request_id])
             journal.add(record)
             state.record_generation(record)

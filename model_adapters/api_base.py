@@ -36,10 +36,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from mmlongbench_write import secrets
 from mmlongbench_write.errors import AdapterError, ServerFailing
 from mmlongbench_write.schema import Generation, ImageRef, Request
 
 from .base import ModelAdapter, RuntimeOptions
+from .endpoint import server_identity
 from .transport import ConnectionFailed, HTTPStatusError, IdleTimeout, Transport
 from .wire import MalformedResponse, StreamError, TransientError
 
@@ -154,6 +156,7 @@ class APIAdapter(ModelAdapter):
 
     def __init__(self, runtime: RuntimeOptions | None = None, **model_args: Any) -> None:
         super().__init__(runtime, **model_args)
+        secrets.check_key_env(model_args.get("api_key_env"), f"{self.adapter_name}: api_key_env")
         if "api_key" in model_args:
             raise AdapterError(
                 f"{self.adapter_name}: do not pass api_key as a model arg (it would be recorded); "
@@ -226,6 +229,7 @@ class APIAdapter(ModelAdapter):
                 " (any non-empty value for a local server that checks none)"
             )
         self._secret = key
+        secrets.register(key)  # scrubbed from every file, cache, log and message from now on
         return key
 
     def scrub(self, text: str) -> str:
@@ -233,6 +237,10 @@ class APIAdapter(ModelAdapter):
         if self._secret and len(self._secret) >= 4:
             text = text.replace(self._secret, "***")
         return text
+
+    def identity(self) -> dict[str, Any]:
+        """The base identity plus the ``server`` that answers (see :mod:`.endpoint`)."""
+        return {**super().identity(), "server": server_identity(self.adapter_name, self.model_args.get("base_url"))}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model_name!r}, key_env={self.key_env!r})"

@@ -118,6 +118,8 @@ class FakeAPIServer:
         event_delay: seconds between the events of a streamed reply (a long generation).
         fail_status: when set, every request after the first ``fail_after`` is answered with this status
             (a server that is down).
+        reply_text: when set, every reply's text (instead of filler of the asked length).
+        echo_key: append the key the request carried to every reply (a hostile or buggy server).
     """
 
     delay: float = 0.0
@@ -127,6 +129,8 @@ class FakeAPIServer:
     event_delay: float = 0.0
     fail_status: int | None = None
     fail_after: int = 0
+    reply_text: str | None = None
+    echo_key: bool = False
     requests: list[RecordedRequest] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
 
@@ -254,8 +258,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
             return
         if owner.require_key is not None:
-            given = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ").strip()
-            if given != owner.require_key:
+            if _given_key(headers) != owner.require_key:
                 self._send(401, _error(anthropic, "authentication_error", "invalid api key"))
                 return
         if owner.fail_status is not None and fault is None:
@@ -289,6 +292,8 @@ class _Handler(BaseHTTPRequestHandler):
         if owner.delay:
             time.sleep(owner.delay)
         reply = _reply(owner, body, anthropic)
+        if owner.echo_key:
+            _echo(reply, _given_key(headers), anthropic)
         if fault is not None and fault.kind == "trickle":
             self._trickle(json.dumps(reply).encode(), fault.seconds)
         elif body.get("stream") is True:
@@ -350,10 +355,23 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
+def _given_key(headers: dict[str, str]) -> str:
+    return headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ").strip()
+
+
 def _error(anthropic: bool, kind: str, message: str) -> dict[str, Any]:
     if anthropic:
         return {"type": "error", "error": {"type": kind, "message": message}}
     return {"error": {"message": message, "type": kind, "code": None}}
+
+
+def _echo(payload: dict[str, Any], key: str, anthropic: bool) -> None:
+    """Append ``key`` to the reply text, as a server that reflects its request would."""
+    note = f"\n(request authorised with {key})"
+    if anthropic:
+        payload["content"][0]["text"] += note
+    else:
+        payload["choices"][0]["message"]["content"] += note
 
 
 def _reply(owner: FakeAPIServer, body: dict[str, Any], anthropic: bool) -> dict[str, Any]:
@@ -364,7 +382,7 @@ def _reply(owner: FakeAPIServer, body: dict[str, Any], anthropic: bool) -> dict[
     truncated = False
     if isinstance(limit, int) and limit < n:
         truncated, n = True, limit
-    text = filler(n)
+    text = filler(n) if owner.reply_text is None else owner.reply_text
     model = owner.model or f"{body.get('model', 'fake')}-snapshot"
     prompt_tokens = max(1, len(prompt) // 4)
     if anthropic:

@@ -173,7 +173,8 @@ def print_outcome(outcome: Any) -> None:
     console = Console(stderr=False)
     console.print(
         f"[bold]{outcome.run_dir}[/bold]  " + "  ".join(f"{m}={fmt(m)}" for m in metrics) + "  "
-        f"samples={r.get('n_samples')}  generated now={outcome.generated} ({outcome.from_cache} from cache)  "
+        f"samples={r.get('n_samples')}  generated now={outcome.generated - outcome.from_cache}  "
+        f"from cache={outcome.from_cache}  "
         f"reused={outcome.reused}  judged now={outcome.judged}  generation errors={r.get('n_generation_errors')}  "
         f"judge failures={r.get('n_judge_failures')}  truncated={r.get('n_truncated')}  status={outcome.status}",
         highlight=False,
