@@ -99,6 +99,14 @@ def register(app: typer.Typer) -> None:
                                        rich_help_panel=_SPEED),
         prices: str = typer.Option(None, "--prices", help="price table file overriding the built-in one",
                                    rich_help_panel=_SPEED),
+        batch: bool = typer.Option(None, "--batch/--no-batch", help="OpenAI/Anthropic requests (generation, "
+                                   "captions, judging) through the providers' batch APIs at batch prices: hours, not "
+                                   "minutes (docs/batch.md)", rich_help_panel=_SPEED),
+        batch_fallback: str = typer.Option(None, "--batch-fallback", help="failed or expired batch items: "
+                                           "batch (retry in a later batch, default) | live",
+                                           rich_help_panel=_SPEED),
+        batch_poll_s: float = typer.Option(None, "--batch-poll-s", help="seconds between batch status polls "
+                                           "(default 30)", rich_help_panel=_SPEED),
     ) -> None:
         """Generate with a model, judge the outputs and store a resumable run."""
         from mmlongbench_write.config import EvalConfig
@@ -119,7 +127,8 @@ def register(app: typer.Typer) -> None:
             "caption_prompt": caption_prompt, "writer_prompt": writer_prompt, "concurrency": concurrency,
             "batch_size": batch_size, "requests_per_minute": rpm, "tokens_per_minute": tpm,
             "max_retries": max_retries, "timeout_s": timeout, "cache": cache, "cache_dir": cache_dir,
-            "max_cost": max_cost, "prices": prices,
+            "max_cost": max_cost, "prices": prices, "batch": batch, "batch_fallback": batch_fallback,
+            "batch_poll_s": batch_poll_s,
         }
         given = {k: v for k, v in fields.items() if v is not None and v != {}}
         if config_file is not None:
@@ -156,6 +165,10 @@ def register(app: typer.Typer) -> None:
                                  "(e.g. the benchmark), so the judge sees the images"),
         in_place: bool = typer.Option(False, "--in-place", help="re-judge the run directory itself (default: write "
                                       "the re-scored run to a new directory beside it)"),
+        batch: bool = typer.Option(None, "--batch/--no-batch", help="judge requests through the OpenAI/Anthropic "
+                                   "batch APIs at batch prices (docs/batch.md)"),
+        batch_fallback: str = typer.Option(None, "--batch-fallback", help="batch (default) | live"),
+        batch_poll_s: float = typer.Option(None, "--batch-poll-s", help="seconds between batch polls"),
     ) -> None:
         """Judge existing predictions (a run, or another tool's jsonl) without generating anything."""
         from mmlongbench_write.scoring import score
@@ -169,7 +182,8 @@ def register(app: typer.Typer) -> None:
             "judge_prompt": judge_prompt, "judge_samples": judge_samples,
             "judge_gen_kwargs": parse_kv(judge_gen_kwargs, flag="--judge-gen-kwargs") or None,
             "judge_max_attempts": judge_max_attempts, "protocol": protocol, "concurrency": concurrency,
-            "cache": cache, "cache_dir": cache_dir, "max_cost": max_cost,
+            "cache": cache, "cache_dir": cache_dir, "max_cost": max_cost, "batch": batch,
+            "batch_fallback": batch_fallback, "batch_poll_s": batch_poll_s,
         }
         columns = parse_kv(data_columns, flag="--data-columns", convert=False)
         outcome = score(target, {k: v for k, v in overrides.items() if v is not None}, output=output,
