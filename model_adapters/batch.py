@@ -24,6 +24,7 @@ import os
 import random
 import sys
 import time
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -70,6 +71,10 @@ class BatchState:
 
 
 # -- HTTP --------------------------------------------------------------------------------------------
+class TransientBatchError(AdapterError):
+    """A batch-API call that kept failing in a way worth trying again later (5xx, 429, dropped connection)."""
+
+
 class BatchHTTP:
     """A plain HTTP client for the batch endpoints: transient failures retried, fatal ones one line.
 
@@ -94,15 +99,17 @@ class BatchHTTP:
         parsed = httpx2.URL(url)
         return f"{parsed.scheme}://{parsed.host}:{parsed.port}"
 
-    def request(self, method: str, url: str, **kwargs: Any) -> Any:
-        """The response (2xx) of ``method url``; raises :class:`AdapterError` once retries are spent."""
+    def request(self, method: str, url: str, *, attempts: int | None = None, **kwargs: Any) -> Any:
+        """The response (2xx) of ``method url``, tried up to ``attempts`` times (default: 1 + max_retries);
+        raises :class:`TransientBatchError` once they are spent, :class:`AdapterError` for a refusal."""
         import httpx2
 
+        tries = attempts if attempts is not None else self.max_retries + 1
         if not url.startswith(("http://", "https://")):
             url = f"{self.base_url}/{url.lstrip('/')}"
         client = self._client if self._origin(url) == self._origin(self.base_url) else self._bare
         reason = "no attempt made"
-        for attempt in range(self.max_retries + 1):
+        for attempt in range(tries):
             wait: float | None = None
             try:
                 response = client.request(method, url, **kwargs)
@@ -121,13 +128,17 @@ class BatchHTTP:
                 reason = f"HTTP {status}: {message}"
                 retry_after = response.headers.get("retry-after")
                 wait = float(retry_after) if retry_after and retry_after.replace(".", "", 1).isdigit() else None
-            if attempt < self.max_retries:
-                time.sleep(min(600.0, wait if wait is not None else random.uniform(0, self.retry_base_s * 2**attempt)))
-        raise AdapterError(self.scrub(f"{self.name} batch API: {method} {url} failed after "
-                                      f"{self.max_retries + 1} attempt(s): {reason}"))
+            if attempt < tries - 1:
+                self.backoff(attempt, wait)
+        raise TransientBatchError(self.scrub(f"{self.name} batch API: {method} {url} failed after "
+                                             f"{tries} attempt(s): {reason}"))
 
-    def json(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
-        response = self.request(method, url, **kwargs)
+    def backoff(self, attempt: int, wait: float | None = None) -> None:
+        """Sleep before retry ``attempt + 1``: ``Retry-After`` when given, else full-jitter exponential."""
+        time.sleep(min(600.0, wait if wait is not None else random.uniform(0, self.retry_base_s * 2**attempt)))
+
+    def json(self, method: str, url: str, *, attempts: int | None = None, **kwargs: Any) -> dict[str, Any]:
+        response = self.request(method, url, attempts=attempts, **kwargs)
         try:
             data = response.json()
         except ValueError:
@@ -159,9 +170,38 @@ class BatchProvider(ABC):
     def item(self, custom_id: str, body: dict[str, Any]) -> bytes:
         """One request as it travels in the batch (a jsonl line, or one entry of the requests list)."""
 
+    def submit(self, items: list[bytes], stage: Callable[[dict[str, Any]], None]) -> str:
+        """Create a batch of ``items`` and return its id.
+
+        ``stage(ref)`` is called (and journalled) before the create call with what :meth:`recover` needs to
+        find the batch should the reply never arrive (a dropped connection, a kill). A create call that
+        fails transiently is retried only after :meth:`recover` found no batch, so no retry doubles one.
+        """
+        ref = self.prepare(items)
+        stage(ref)
+        for attempt in range(self.http.max_retries + 1):
+            try:
+                return self.create(items, ref)
+            except TransientBatchError:
+                found = self.recover(ref, len(items))
+                if found is not None:
+                    return found
+                if attempt == self.http.max_retries:
+                    raise
+                self.http.backoff(attempt)
+        raise AssertionError("unreachable")
+
+    def prepare(self, items: list[bytes]) -> dict[str, Any]:
+        """Work before the create call (OpenAI: the file upload); returns the staging reference."""
+        return {"at": time.time()}
+
     @abstractmethod
-    def submit(self, items: list[bytes]) -> str:
-        """Create a batch of ``items``; return its id."""
+    def create(self, items: list[bytes], ref: dict[str, Any]) -> str:
+        """One create call (a single HTTP attempt); the batch id."""
+
+    @abstractmethod
+    def recover(self, ref: dict[str, Any], n: int) -> str | None:
+        """The id of the batch a create call with staging ``ref`` made, when the provider shows one."""
 
     @abstractmethod
     def state(self, batch_id: str) -> BatchState:
@@ -204,12 +244,15 @@ class BatchJournal:
         return rows
 
     def open_batches(self, provider: str, endpoint: str) -> list[dict[str, Any]]:
-        """Batches created for ``provider`` at ``endpoint`` and not yet closed, oldest first."""
+        """Batches created for ``provider`` at ``endpoint`` and not yet closed, oldest first; a ``staged``
+        row whose create call never returned (no ``created`` row, not abandoned) is listed too."""
         rows = self._lines()
         closed = {r.get("batch_id") for r in rows if r.get("event") == "closed"}
-        return [r for r in rows if r.get("event") == "created" and r.get("provider") == provider
-                and r.get("endpoint") == endpoint and r.get("batch_id") not in closed
-                and isinstance(r.get("custom_ids"), list)]
+        settled = {r.get("stage_id") for r in rows if r.get("event") in ("created", "abandoned")}
+        return [r for r in rows if r.get("provider") == provider and r.get("endpoint") == endpoint
+                and isinstance(r.get("custom_ids"), list)
+                and ((r.get("event") == "created" and r.get("batch_id") not in closed)
+                     or (r.get("event") == "staged" and r.get("stage_id") not in settled))]
 
     def append(self, row: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -219,11 +262,20 @@ class BatchJournal:
             fh.flush()
             os.fsync(fh.fileno())
 
-    def created(self, batch_id: str, provider: str, endpoint: str, model: str, custom_ids: list[str],
-                attempt: int) -> None:
-        self.append({"event": "created", "batch_id": batch_id, "provider": provider, "endpoint": endpoint,
-                     "model": model, "at": _now(), "attempt": attempt, "n": len(custom_ids),
+    def staged(self, stage_id: str, provider: str, endpoint: str, model: str, custom_ids: list[str],
+               attempt: int, ref: dict[str, Any]) -> None:
+        self.append({"event": "staged", "stage_id": stage_id, "provider": provider, "endpoint": endpoint,
+                     "model": model, "at": _now(), "attempt": attempt, "n": len(custom_ids), "ref": ref,
                      "custom_ids": custom_ids})
+
+    def created(self, batch_id: str, provider: str, endpoint: str, model: str, custom_ids: list[str],
+                attempt: int, stage_id: str | None = None) -> None:
+        self.append({"event": "created", "batch_id": batch_id, "stage_id": stage_id, "provider": provider,
+                     "endpoint": endpoint, "model": model, "at": _now(), "attempt": attempt,
+                     "n": len(custom_ids), "custom_ids": custom_ids})
+
+    def abandoned(self, stage_id: str) -> None:
+        self.append({"event": "abandoned", "stage_id": stage_id, "at": _now()})
 
     def closed(self, batch_id: str, status: str) -> None:
         self.append({"event": "closed", "batch_id": batch_id, "status": status, "at": _now()})
@@ -339,6 +391,15 @@ class BatchAdapter(ModelAdapter):
             ids = wanted.intersection(entry["custom_ids"])
             if not ids:
                 continue
+            if entry.get("event") == "staged":  # killed inside the create call: did the provider make it?
+                found = provider.recover(entry.get("ref") or {}, int(entry.get("n") or 0))
+                stage_id = str(entry.get("stage_id"))
+                if found is None:
+                    self.journal.abandoned(stage_id)
+                    continue
+                self.journal.created(found, provider.name, self.endpoint, self.model_name, entry["custom_ids"],
+                                     int(entry.get("attempt") or 1), stage_id)
+                entry = {**entry, "batch_id": found}
             wanted -= ids
             for cid in ids:
                 attempts[cid] = int(entry.get("attempt") or 1)
@@ -378,9 +439,14 @@ class BatchAdapter(ModelAdapter):
 
     def _create(self, provider: BatchProvider, chunk: list[tuple[str, bytes]], attempts: dict[str, int]) -> _Active:
         ids = [cid for cid, _ in chunk]
-        batch_id = provider.submit([line for _, line in chunk])
         attempt = max(attempts[cid] for cid in ids)
-        self.journal.created(batch_id, provider.name, self.endpoint, self.model_name, ids, attempt)
+        stage_id = uuid.uuid4().hex
+
+        def stage(ref: dict[str, Any]) -> None:
+            self.journal.staged(stage_id, provider.name, self.endpoint, self.model_name, ids, attempt, ref)
+
+        batch_id = provider.submit([line for _, line in chunk], stage)
+        self.journal.created(batch_id, provider.name, self.endpoint, self.model_name, ids, attempt, stage_id)
         self.batches_created.append(batch_id)
         size = sum(len(line) + 1 for _, line in chunk)
         self.say(f"batch {batch_id} ({provider.name}): submitted {len(ids)} request(s), {size / 1e6:.2f} MB"

@@ -42,9 +42,9 @@ class AnthropicBatch(BatchProvider):
         entry = {"custom_id": custom_id, "params": body}
         return json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
-    def submit(self, items: list[bytes]) -> str:
+    def create(self, items: list[bytes], ref: dict[str, Any]) -> str:
         payload = b'{"requests":[' + b",".join(items) + b"]}"
-        batch = self.http.json("POST", "v1/messages/batches", content=payload,
+        batch = self.http.json("POST", "v1/messages/batches", attempts=1, content=payload,
                                headers={"content-type": "application/json"})
         batch_id = batch.get("id")
         if not isinstance(batch_id, str):
@@ -52,6 +52,21 @@ class AnthropicBatch(BatchProvider):
 
             raise AdapterError("anthropic batch API: creating the batch answered no id")
         return batch_id
+
+    def recover(self, ref: dict[str, Any], n: int) -> str | None:
+        """The one batch of ``n`` requests created since the staging time (batches carry no tag of ours, so
+        an ambiguous match counts as none)."""
+        since = float(ref.get("at") or 0) - 5.0
+        listing = self.http.json("GET", "v1/messages/batches", params={"limit": 20})
+        matches = []
+        for batch in listing.get("data") or []:
+            if not isinstance(batch, dict) or not isinstance(batch.get("id"), str):
+                continue
+            counts = batch.get("request_counts") or {}
+            total = sum(int(v or 0) for v in counts.values()) if isinstance(counts, dict) else -1
+            if total == n and _epoch(batch.get("created_at")) >= since:
+                matches.append(str(batch["id"]))
+        return matches[0] if len(matches) == 1 else None
 
     def _batch(self, batch_id: str) -> dict[str, Any]:
         return self.http.json("GET", f"v1/messages/batches/{batch_id}")
@@ -109,3 +124,13 @@ def parse_line(raw: str) -> ItemResult:
     if kind in ("canceled", "expired"):
         return ItemResult(cid, error=f"request {kind}", retry=True)
     return ItemResult(cid, error=f"result of unknown type {kind!r}", retry=True)
+
+
+def _epoch(stamp: Any) -> float:
+    """An RFC 3339 time (``2024-08-20T18:37:24.100435Z``) as seconds since the epoch; 0 when unreadable."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0

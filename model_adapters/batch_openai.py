@@ -43,20 +43,35 @@ class OpenAIBatch(BatchProvider):
         line = {"custom_id": custom_id, "method": "POST", "url": ENDPOINT, "body": body}
         return json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
-    def submit(self, items: list[bytes]) -> str:
+    def prepare(self, items: list[bytes]) -> dict[str, Any]:
+        """Upload the jsonl; the file id is what finds the batch again (its ``input_file_id``)."""
         data = b"".join(line + b"\n" for line in items)
         upload = self.http.json("POST", "files", data={"purpose": "batch"},
                                 files={"file": ("mmlw-batch.jsonl", data, "application/jsonl")})
         file_id = upload.get("id")
         if not isinstance(file_id, str):
             raise_malformed(self.http, "the file upload answered no id")
-        batch = self.http.json("POST", "batches", json={"input_file_id": file_id, "endpoint": ENDPOINT,
-                                                        "completion_window": "24h",
-                                                        "metadata": {"created_by": "mmlw"}})
+        return {"file_id": file_id}
+
+    def create(self, items: list[bytes], ref: dict[str, Any]) -> str:
+        batch = self.http.json("POST", "batches", attempts=1,
+                               json={"input_file_id": ref["file_id"], "endpoint": ENDPOINT,
+                                     "completion_window": "24h", "metadata": {"created_by": "mmlw"}})
         batch_id = batch.get("id")
         if not isinstance(batch_id, str):
             raise_malformed(self.http, "creating the batch answered no id")
         return batch_id
+
+    def recover(self, ref: dict[str, Any], n: int) -> str | None:
+        """The batch made from the uploaded file, among the most recent 100."""
+        file_id = ref.get("file_id")
+        if not file_id:
+            return None
+        listing = self.http.json("GET", "batches", params={"limit": 100})
+        for batch in listing.get("data") or []:
+            if isinstance(batch, dict) and batch.get("input_file_id") == file_id and isinstance(batch.get("id"), str):
+                return str(batch["id"])
+        return None
 
     def _batch(self, batch_id: str) -> dict[str, Any]:
         return self.http.json("GET", f"batches/{batch_id}")

@@ -20,9 +20,12 @@ import email.policy
 import itertools
 import json
 import re
+import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -43,6 +46,8 @@ class Batch:
     errors: list[dict[str, Any]] = field(default_factory=list)
     output_file: str | None = None
     error_file: str | None = None
+    created_at: float = field(default_factory=time.time)
+    input_file: str | None = None
 
 
 @dataclass
@@ -61,6 +66,8 @@ class FakeBatchServer:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._failures: list[str] = []
+        self.drop_creates = 0  # create calls that make the batch, then drop the connection unanswered
+        self.stall_creates = threading.Event()  # while set, a create call makes the batch, then hangs
         self.hold = threading.Event()
         self.hold.set()
         self._httpd: ThreadingHTTPServer | None = None
@@ -179,7 +186,8 @@ class FakeBatchServer:
     def openai_object(self, batch: Batch) -> dict[str, Any]:
         done = len(batch.output) if batch.status == "completed" else 0
         return {"id": batch.id, "object": "batch", "endpoint": "/v1/chat/completions", "status": batch.status,
-                "input_file_id": "file-in", "completion_window": "24h", "output_file_id": batch.output_file,
+                "input_file_id": batch.input_file, "completion_window": "24h",
+                "created_at": int(batch.created_at), "output_file_id": batch.output_file,
                 "error_file_id": batch.error_file, "errors": None,
                 "request_counts": {"total": len(batch.items), "completed": done,
                                    "failed": len(batch.errors) if batch.status == "completed" else 0}}
@@ -192,6 +200,7 @@ class FakeBatchServer:
                   "expired": kinds.count("expired")}
         return {"id": batch.id, "type": "message_batch", "processing_status": batch.status or "in_progress",
                 "request_counts": counts, "ended_at": None,
+                "created_at": datetime.fromtimestamp(batch.created_at, timezone.utc).isoformat().replace("+00:00", "Z"),
                 "results_url": f"{self.anthropic_url}/v1/messages/batches/{batch.id}/results" if ended else None}
 
     def created(self, provider: str | None = None) -> list[Batch]:
@@ -231,10 +240,17 @@ class _Handler(BaseHTTPRequestHandler):
         owner.log.append(("GET", self.path))
         if not self._authorised():
             return
-        parts = self.path.strip("/").split("/")
+        parts = self.path.split("?", 1)[0].strip("/").split("/")
         with owner._lock:
             batches = dict(owner.batches)
-        if parts[:2] == ["v1", "batches"] and len(parts) == 3 and parts[2] in batches:
+        newest = sorted(batches.values(), key=lambda b: b.created_at, reverse=True)
+        if parts == ["v1", "batches"]:
+            self._send(200, {"object": "list", "data": [owner.openai_object(b) for b in newest
+                                                        if b.provider == "openai"]})
+        elif parts == ["v1", "messages", "batches"]:
+            self._send(200, {"data": [owner.anthropic_object(b) for b in newest if b.provider == "anthropic"],
+                             "has_more": False})
+        elif parts[:2] == ["v1", "batches"] and len(parts) == 3 and parts[2] in batches:
             batch = batches[parts[2]]
             owner.advance(batch)
             self._send(200, owner.openai_object(batch))
@@ -308,10 +324,9 @@ class _Handler(BaseHTTPRequestHandler):
         if len({i["custom_id"] for i in items}) != len(items):
             self._send(400, {"error": {"message": "duplicate custom_id"}})
             return
-        batch = Batch(owner.new_id("batch_"), "openai", items, status="validating")
-        with owner._lock:
-            owner.batches[batch.id] = batch
-        self._send(200, owner.openai_object(batch))
+        batch = Batch(owner.new_id("batch_"), "openai", items, status="validating",
+                      input_file=str(body["input_file_id"]))
+        self._created(batch, owner.openai_object)
 
     def _create_anthropic(self, body: dict[str, Any]) -> None:
         owner = self.owner
@@ -325,6 +340,18 @@ class _Handler(BaseHTTPRequestHandler):
             return
         items = [{"custom_id": r["custom_id"], "body": r["params"]} for r in requests]
         batch = Batch(owner.new_id("msgbatch_"), "anthropic", items, status="in_progress")
+        self._created(batch, owner.anthropic_object)
+
+    def _created(self, batch: Batch, render: Callable[[Batch], dict[str, Any]]) -> None:
+        owner = self.owner
         with owner._lock:
             owner.batches[batch.id] = batch
-        self._send(200, owner.anthropic_object(batch))
+            drop = owner.drop_creates > 0
+            owner.drop_creates -= drop
+        while owner.stall_creates.is_set():  # the batch exists; the reply waits (a client killed meanwhile)
+            time.sleep(0.02)
+        if drop:  # the batch exists, but its id never reaches the client
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self._send(200, render(batch))

@@ -118,6 +118,21 @@ def test_errored_or_expired_item_is_retried_in_a_later_batch(
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
+def test_create_call_dropped_after_the_batch_exists_is_not_submitted_twice(
+        provider: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The provider made the batch but the reply was lost: the retry finds it instead of making another."""
+    data = write_data(tmp_path / "data", 5)
+    with FakeBatchServer(key=KEY) as server:
+        server.drop_creates = 1
+        code, _out, err = run_cli(eval_args(provider, server, data, tmp_path / "runs", "--cache", "off"), capsys)
+    assert code == 0, err
+    assert len(server.created()) == 1, "the create call was retried blindly"
+    assert all(r["error"] is None for r in rows(tmp_path / "runs" / "b"))
+    journal = read_jsonl(tmp_path / "runs" / "b" / "batches.jsonl")
+    assert [r["event"] for r in journal] == ["staged", "created", "closed"]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
 def test_rejected_item_is_a_recorded_failure_retried_on_resume(
         provider: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = write_data(tmp_path / "data", 5)
@@ -195,6 +210,33 @@ def test_sigkill_with_a_batch_pending_then_rerun_reattaches(tmp_path: Path) -> N
     generations = [r for r in read_jsonl(out / "b" / "journal.jsonl") if r["type"] == "generation"]
     assert sorted(r["sample_id"] for r in generations) == sorted(f"s{i:02d}" for i in range(12)), \
         "each sample journalled exactly once"
+
+
+def test_sigkill_inside_the_create_call_then_rerun_finds_the_batch(tmp_path: Path) -> None:
+    """Killed after the provider made the batch but before its id came back: only ``staged`` is journalled,
+    and the re-run finds the batch at the provider instead of submitting again."""
+    data = write_data(tmp_path / "data", 6)
+    out = tmp_path / "runs"
+    env = {**os.environ, "ANTHROPIC_API_KEY": KEY, "HF_HUB_OFFLINE": "1", "MMLW_CACHE_DIR": str(tmp_path / "c")}
+    with FakeBatchServer(key=KEY) as server:
+        server.stall_creates.set()
+        command = [sys.executable, "-m", "mmlongbench_write",
+                   *eval_args("anthropic", server, data, out, "--cache", "off")]
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None and not server.created():
+            time.sleep(0.05)
+        time.sleep(0.2)
+        assert proc.poll() is None, f"eval ended early: {proc.communicate()[0].decode()[-2000:]}"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        server.stall_creates.clear()
+        assert [r["event"] for r in read_jsonl(out / "b" / "batches.jsonl")] == ["staged"]
+        resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert len(server.created()) == 1 and server.live == []
+    assert "re-attaching" in resumed.stderr
+    assert all(r["error"] is None for r in rows(out / "b"))
 
 
 def test_score_batch_judges_through_one_batch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
