@@ -38,6 +38,7 @@ from mmlongbench_write.schema import Generation, Request
 from .base import BatchOptions, ModelAdapter
 
 BATCHES = "batches.jsonl"
+GONE = "gone"  # the state of a batch the provider answers 404 for
 FALLBACKS = ("batch", "live")
 #: body keys of the live transport that a batch item must not carry
 _LIVE_ONLY_KEYS = ("stream", "stream_options")
@@ -75,6 +76,10 @@ class TransientBatchError(AdapterError):
     """A batch-API call that kept failing in a way worth trying again later (5xx, 429, dropped connection)."""
 
 
+class BatchGone(AdapterError):
+    """The provider answered 404 for a batch we hold an id of (deleted, another key or organisation)."""
+
+
 class BatchHTTP:
     """A plain HTTP client for the batch endpoints: transient failures retried, fatal ones one line.
 
@@ -99,9 +104,11 @@ class BatchHTTP:
         parsed = httpx2.URL(url)
         return f"{parsed.scheme}://{parsed.host}:{parsed.port}"
 
-    def request(self, method: str, url: str, *, attempts: int | None = None, **kwargs: Any) -> Any:
+    def request(self, method: str, url: str, *, attempts: int | None = None, missing_ok: bool = False,
+                **kwargs: Any) -> Any:
         """The response (2xx) of ``method url``, tried up to ``attempts`` times (default: 1 + max_retries);
-        raises :class:`TransientBatchError` once they are spent, :class:`AdapterError` for a refusal."""
+        raises :class:`TransientBatchError` once they are spent, :class:`AdapterError` for a refusal
+        (:class:`BatchGone` for a 404 when ``missing_ok``)."""
         import httpx2
 
         tries = attempts if attempts is not None else self.max_retries + 1
@@ -120,6 +127,8 @@ class BatchHTTP:
                 if status < 300:
                     return response
                 message = self.scrub(response.text.strip().splitlines()[0][:300] if response.text.strip() else "")
+                if status == 404 and missing_ok:
+                    raise BatchGone(f"{self.name} batch API: {url} is not there (404)")
                 if status in _FATAL_STATUS:
                     raise AdapterError(f"{self.name} batch API: {method} {url} answered {status} "
                                        f"({_FATAL_STATUS[status]}); stopping. Server said: {message}")
@@ -137,8 +146,9 @@ class BatchHTTP:
         """Sleep before retry ``attempt + 1``: ``Retry-After`` when given, else full-jitter exponential."""
         time.sleep(min(600.0, wait if wait is not None else random.uniform(0, self.retry_base_s * 2**attempt)))
 
-    def json(self, method: str, url: str, *, attempts: int | None = None, **kwargs: Any) -> dict[str, Any]:
-        response = self.request(method, url, attempts=attempts, **kwargs)
+    def json(self, method: str, url: str, *, attempts: int | None = None, missing_ok: bool = False,
+             **kwargs: Any) -> dict[str, Any]:
+        response = self.request(method, url, attempts=attempts, missing_ok=missing_ok, **kwargs)
         try:
             data = response.json()
         except ValueError:
@@ -458,7 +468,10 @@ class BatchAdapter(ModelAdapter):
         while True:
             ended = []
             for batch in active:
-                state = provider.state(batch.batch_id)
+                try:
+                    state = provider.state(batch.batch_id)
+                except BatchGone:  # deleted at the provider, or another key: its requests are sent again
+                    state = BatchState(GONE, True, "the provider no longer has it")
                 line = f"{state.status}" + (f", {state.counts}" if state.counts else "")
                 if line != batch.last:
                     batch.last = line
@@ -468,13 +481,19 @@ class BatchAdapter(ModelAdapter):
                     ended.append((batch, state))
             if ended:
                 return ended
-            time.sleep(max(0.0, self.options.poll_s))
+            try:
+                time.sleep(max(0.0, self.options.poll_s))
+            except KeyboardInterrupt:
+                ids = ", ".join(b.batch_id for b in active)
+                self.say(f"interrupted: batch(es) {ids} keep running at {provider.name}; run the same command "
+                         f"again to collect their results (they are recorded in {self.journal.path})")
+                raise
 
     def _read(self, provider: BatchProvider, batch: _Active, state: BatchState, by_cid: dict[str, Request],
               attempts: dict[str, int], retry: list[str], started: float) -> Iterator[Generation]:
         seen: set[str] = set()
         last_reason: dict[str, str] = {}
-        if state.failure is None:
+        if state.failure is None and state.status != GONE:
             for result in provider.results(batch.batch_id):
                 cid = result.custom_id
                 if cid not in batch.ids or cid in seen:  # not needed now (journalled before a crash) or a repeat

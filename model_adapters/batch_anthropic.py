@@ -69,7 +69,7 @@ class AnthropicBatch(BatchProvider):
         return matches[0] if len(matches) == 1 else None
 
     def _batch(self, batch_id: str) -> dict[str, Any]:
-        return self.http.json("GET", f"v1/messages/batches/{batch_id}")
+        return self.http.json("GET", f"v1/messages/batches/{batch_id}", missing_ok=True)
 
     def state(self, batch_id: str) -> BatchState:
         batch = self._batch(batch_id)

@@ -74,7 +74,7 @@ class OpenAIBatch(BatchProvider):
         return None
 
     def _batch(self, batch_id: str) -> dict[str, Any]:
-        return self.http.json("GET", f"batches/{batch_id}")
+        return self.http.json("GET", f"batches/{batch_id}", missing_ok=True)
 
     def state(self, batch_id: str) -> BatchState:
         batch = self._batch(batch_id)

@@ -178,7 +178,10 @@ def test_response_cache_answers_before_anything_is_submitted(tmp_path: Path,
     assert "(6 from cache)" in out
 
 
-def test_sigkill_with_a_batch_pending_then_rerun_reattaches(tmp_path: Path) -> None:
+@pytest.mark.parametrize("forgotten", [False, True], ids=["pending", "gone-at-provider"])
+def test_sigkill_with_a_batch_pending_then_rerun_reattaches(tmp_path: Path, forgotten: bool) -> None:
+    """kill -9 while the batch is in_progress; the same command collects it and submits nothing again.
+    If the provider no longer knows the batch (404), its requests are submitted once more instead."""
     data = write_data(tmp_path / "data", 12)
     out = tmp_path / "runs"
     env = {**os.environ, "OPENAI_API_KEY": KEY, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
@@ -199,12 +202,18 @@ def test_sigkill_with_a_batch_pending_then_rerun_reattaches(tmp_path: Path) -> N
         proc.wait()
         [pending] = server.created()
         assert pending.status == "in_progress" and pending.id in journal.read_text()
+        if forgotten:
+            server.batches.clear()
         server.hold.set()
         resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert len(server.created()) == 1, "the re-run submitted the requests again"
     assert server.live == []
     assert f"batch {pending.id} (openai): re-attaching" in resumed.stderr
+    if forgotten:
+        [again] = server.created()
+        assert len(again.items) == 12 and f"batch {pending.id}: gone" in resumed.stderr
+    else:
+        assert server.created() == [pending], "the re-run submitted the requests again"
     samples = rows(out / "b")
     assert len(samples) == 12 and all(r["error"] is None for r in samples)
     generations = [r for r in read_jsonl(out / "b" / "journal.jsonl") if r["type"] == "generation"]
@@ -289,6 +298,19 @@ def test_batch_prices_drive_max_cost(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert meta["budget"]["spent_usd"] == pytest.approx(
         sum(r["usage"]["input_tokens"] * 1.25 + r["usage"]["output_tokens"] * 5.0
             for r in rows(tmp_path / "runs" / "b")) / 1e6, abs=1e-6)
+
+
+def test_server_without_batch_endpoints_stops_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from servers import FakeAPIServer
+
+    data = write_data(tmp_path / "data", 3)
+    with FakeAPIServer() as server:  # live chat completions only: /v1/files is a 404
+        code, _out, err = run_cli(["eval", "--model", "openai", "--model-args",
+                                   f"model=m,base_url={server.openai_url}", "--data", str(data), "--output",
+                                   str(tmp_path / "runs"), "--batch", "--cache", "off"], capsys)
+    assert code != 0 and "answered 404 (not found)" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) <= 3, err
+    assert all(not r.path.endswith("/chat/completions") for r in server.requests), "nothing was sent live"
 
 
 def test_batch_options_stay_out_of_the_run_identity() -> None:
