@@ -573,4 +573,4 @@ def batch_summary(folder: str | Path, fallback: str) -> dict[str, Any]:
                 "attempt": r.get("attempt"), "created_at": r.get("at"),
                 "status": closed.get(r.get("batch_id"), "pending")}
                for r in rows if r.get("event") == "created"]
-    return {"used": True, "fallback": fallback, "journal": BATCHES, "batches": batches}
+    return {"requested": True, "used": bool(batches), "fallback": fallback, "journal": BATCHES, "batches": batches}

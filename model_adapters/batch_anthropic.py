@@ -111,7 +111,8 @@ def parse_line(raw: str) -> ItemResult:
     if not isinstance(line, dict):
         return ItemResult("", error="unreadable result line")
     cid = str(line.get("custom_id") or "")
-    result = line.get("result") if isinstance(line.get("result"), dict) else {}
+    raw_result = line.get("result")
+    result: dict[str, Any] = raw_result if isinstance(raw_result, dict) else {}
     kind = result.get("type")
     if kind == "succeeded" and isinstance(result.get("message"), dict):
         return ItemResult(cid, body=result["message"])

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 from mmlongbench_write.schema import Generation
 
@@ -60,7 +60,7 @@ class OpenAIBatch(BatchProvider):
         batch_id = batch.get("id")
         if not isinstance(batch_id, str):
             raise_malformed(self.http, "creating the batch answered no id")
-        return batch_id
+        return str(batch_id)
 
     def recover(self, ref: dict[str, Any], n: int) -> str | None:
         """The batch made from the uploaded file, among the most recent 100."""
@@ -123,7 +123,8 @@ def parse_line(raw: str) -> ItemResult:
     if isinstance(error, dict) and error:
         code = str(error.get("code") or "error")
         return ItemResult(cid, error=f"{code}: {error.get('message') or ''}".strip(), retry=code in RETRY_CODES)
-    response = line.get("response") if isinstance(line.get("response"), dict) else {}
+    raw_response = line.get("response")
+    response: dict[str, Any] = raw_response if isinstance(raw_response, dict) else {}
     status = int(response.get("status_code") or 0)
     body = response.get("body")
     if status == 200 and isinstance(body, dict):
@@ -134,7 +135,7 @@ def parse_line(raw: str) -> ItemResult:
                       retry=status in _RETRY_STATUS or status >= 500 or status == 0)
 
 
-def raise_malformed(http: BatchHTTP, what: str) -> Any:
+def raise_malformed(http: BatchHTTP, what: str) -> NoReturn:
     from mmlongbench_write.errors import AdapterError
 
     raise AdapterError(f"{http.name} batch API: {what}")
