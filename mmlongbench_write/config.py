@@ -51,6 +51,10 @@ class RuntimeConfig:
     max_cost: float | None = None
     prices: str | None = None
     rescored_from: str | None = None  # set by `mmlw score`: the run this one re-judges
+    # --batch (docs/batch.md): OpenAI/Anthropic requests through the providers' batch APIs, at batch prices
+    batch: bool = False
+    batch_fallback: str = "batch"  # failed/expired items: retried in a later batch, or "live"
+    batch_poll_s: float = 30.0
 
     def __post_init__(self) -> None:
         if self.cache not in CACHE_MODES:
@@ -177,6 +181,7 @@ JUDGE_FIELDS = _names(JudgingConfig) - _names(OutputsConfig)
 CACHE_MODES = ("off", "read", "write", "readwrite")
 STAGES = ("all", "generate", "judge")
 MODES = ("vlm", "caption-llm")
+BATCH_FALLBACKS = ("batch", "live")
 
 
 @dataclass
@@ -230,6 +235,10 @@ class EvalConfig:
     max_cost: float | None = None
     prices: str | None = None
     rescored_from: str | None = None  # set by `mmlw score`: the run this one re-judges
+    # --batch (docs/batch.md): OpenAI/Anthropic requests through the providers' batch APIs, at batch prices
+    batch: bool = False
+    batch_fallback: str = "batch"  # failed/expired items: retried in a later batch, or "live"
+    batch_poll_s: float = 30.0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -248,6 +257,11 @@ class EvalConfig:
             raise ConfigError(f"--limit must be positive, not {self.limit}")
         if self.concurrency < 1 or self.batch_size < 1:
             raise ConfigError("--concurrency and --batch-size must be at least 1")
+        if self.batch_fallback not in BATCH_FALLBACKS:
+            raise ConfigError(f"--batch-fallback must be one of {', '.join(BATCH_FALLBACKS)}, "
+                              f"not {self.batch_fallback!r}")
+        if not self.batch_poll_s >= 0:
+            raise ConfigError(f"--batch-poll-s must be >= 0, not {self.batch_poll_s}")
         if self.judge_samples < 1:
             raise ConfigError("--judge-samples must be at least 1")
         if self.judge_max_attempts is not None and self.judge_max_attempts < 1:

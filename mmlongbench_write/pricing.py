@@ -1,10 +1,14 @@
 """Token prices, cost estimates and the ``--max-cost`` budget.
 
 Prices are USD per million input / output tokens, as published by the providers for the API models the
-paper evaluates (list prices, early 2025; cached-input discounts and batch pricing ignored). They change:
-pass your own table (JSON or YAML, ``{"model": {"input": 2.5, "output": 10.0}}``), which is merged over the
-built-in one. Local models have no price: their cost is ``None``, not 0, so a total never pretends to be
-complete.
+paper evaluates (list prices, early 2025; cached-input discounts ignored). They change: pass your own table
+(JSON or YAML, ``{"model": {"input": 2.5, "output": 10.0}}``), which is merged over the built-in one.
+
+**Batch prices** (``--batch``, docs/batch.md): OpenAI's Batch API and Anthropic's Message Batches charge half
+the list price for both input and output; :data:`BATCH_DISCOUNT` applies that to every entry unless the entry
+names its own ``batch_input`` / ``batch_output``. ``load_price_table(..., batch=True)`` is the table a batch
+run's budget and cost estimate use. Local models have no price: their cost is ``None``, not 0, so a total
+never pretends to be complete.
 
 A model name matches a table entry exactly, else after dropping a ``provider/`` prefix, else by the longest
 entry it starts with (``gpt-4o-2024-11-20`` -> ``gpt-4o``), so dated snapshots find their family.
@@ -33,12 +37,23 @@ from .schema import Usage
 T = TypeVar("T")
 
 
+#: share of the list price the providers' batch APIs charge (OpenAI and Anthropic: 50%)
+BATCH_DISCOUNT = 0.5
+
+
 @dataclass(frozen=True)
 class Price:
-    """USD per one million input and output tokens."""
+    """USD per one million input and output tokens; ``batch_*`` through the batch API (None: the discount)."""
 
     input: float
     output: float
+    batch_input: float | None = None
+    batch_output: float | None = None
+
+    def batched(self) -> Price:
+        """The price through the provider's batch API."""
+        return Price(self.input * BATCH_DISCOUNT if self.batch_input is None else self.batch_input,
+                     self.output * BATCH_DISCOUNT if self.batch_output is None else self.batch_output)
 
 
 #: Built-in list prices (USD / 1M tokens). Override or extend with a price file.
@@ -74,11 +89,19 @@ DEFAULT_PRICES: dict[str, Price] = {
 }
 
 
-def load_price_table(path: str | Path | None = None, base: Mapping[str, Price] | None = None) -> dict[str, Price]:
-    """The built-in table (or ``base``) with the entries of a JSON/YAML price file merged over it.
+def load_price_table(path: str | Path | None = None, base: Mapping[str, Price] | None = None,
+                     batch: bool = False) -> dict[str, Price]:
+    """The built-in table (or ``base``) with the entries of a JSON/YAML price file merged over it; with
+    ``batch``, every entry at its batch price (:meth:`Price.batched`).
 
-    File format: ``{"model-name": {"input": USD_per_1M, "output": USD_per_1M}, ...}``.
+    File format: ``{"model-name": {"input": USD_per_1M, "output": USD_per_1M}, ...}``, optionally with
+    ``batch_input`` / ``batch_output``.
     """
+    table = _load_price_table(path, base)
+    return {name: price.batched() for name, price in table.items()} if batch else table
+
+
+def _load_price_table(path: str | Path | None, base: Mapping[str, Price] | None) -> dict[str, Price]:
     table = dict(DEFAULT_PRICES if base is None else base)
     if path is None:
         return table
@@ -99,9 +122,11 @@ def load_price_table(path: str | Path | None = None, base: Mapping[str, Price] |
         raise ConfigError(f"price file {file}: expected a mapping of model -> {{input, output}}")
     for model, entry in raw.items():
         try:
-            table[str(model)] = Price(float(entry["input"]), float(entry["output"]))
-        except (TypeError, KeyError, ValueError):
-            raise ConfigError(f"price file {file}: entry {model!r} needs numeric 'input' and 'output'") from None
+            batch = {k: float(entry[k]) for k in ("batch_input", "batch_output") if entry.get(k) is not None}
+            table[str(model)] = Price(float(entry["input"]), float(entry["output"]), **batch)
+        except (TypeError, KeyError, ValueError, AttributeError):
+            raise ConfigError(f"price file {file}: entry {model!r} needs numeric 'input' and 'output' (and numeric "
+                              "'batch_input'/'batch_output' if given)") from None
     return table
 
 

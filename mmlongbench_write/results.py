@@ -84,14 +84,17 @@ def cost_estimate(meta: dict[str, Any], totals: dict[str, Any]) -> dict[str, Any
     """Estimated USD of the run's generations and judgements (None where a model has no known price)."""
     from .pricing import estimate_cost, load_price_table
 
-    table = load_price_table((meta.get("config") or {}).get("prices"))
+    config = meta.get("config") or {}
+    batch = bool(config.get("batch"))
+    table = load_price_table(config.get("prices"), batch=batch)
     model = str((meta.get("model") or {}).get("model") or "")
     judge_model = str(((meta.get("judges") or {}).get("quality") or {}).get("model") or "")
     generation = estimate_cost(model, Usage(**totals["usage"]), table) if model else None
     judging = estimate_cost(judge_model, Usage(**totals["judge_usage"]), table) if judge_model else None
     known = [c for c in (generation, judging) if c is not None]
     return {"generation_usd": generation, "judge_usd": judging, "total_usd": sum(known) if known else None,
-            "note": "list prices; cached responses cost nothing and are not counted"}
+            "note": ("batch prices (--batch)" if batch else "list prices")
+            + "; cached responses cost nothing and are not counted"}
 
 
 def sample_set(rows: Sequence[SampleRow]) -> dict[str, Any]:

@@ -24,7 +24,14 @@ from .errors import BudgetExceeded, ConfigError, ServerFailing
 from .journal import GenerationRecord, Journal, JournalState, JudgementRecord, judge_input_hash, request_hash
 from .judges.base import Judge
 from .metrics import MetricSpec, run_metrics
-from .model_adapters.base import ModelAdapter, ModelSpec, RuntimeOptions, create_model, resolve_model_spec
+from .model_adapters.base import (
+    BatchOptions,
+    ModelAdapter,
+    ModelSpec,
+    RuntimeOptions,
+    create_model,
+    resolve_model_spec,
+)
 from .output_folder import prepare_run_folder
 from .planning import Plan, build_plan
 from .provenance import git_revision, package_versions
@@ -94,7 +101,21 @@ def scrub_generation(generation: Generation) -> Generation:
 
 
 def runtime_options(config: EvalConfig) -> RuntimeOptions:
-    return config.runtime.adapter_options()  # type: ignore[no-any-return]
+    return replace(config.runtime.adapter_options(), batch=batch_options(config))
+
+
+# --- --batch (docs/batch.md) -----------------------------------------------------------------------------
+def batch_options(config: EvalConfig) -> BatchOptions | None:
+    """``--batch``: the provider batch APIs, journalled in the run folder (``batches.jsonl``)."""
+    if not config.batch:
+        return None
+    folder = Path(config.output) / (config.run_id or config.default_run_id())
+    return BatchOptions(journal_dir=str(folder), fallback=config.batch_fallback, poll_s=config.batch_poll_s)
+
+
+def chunk_size(runtime: RuntimeOptions, size: int) -> int:
+    """Requests per budget check: ``--concurrency`` live; in batch mode everything at once (one batch)."""
+    return size if runtime.batch is not None else runtime.concurrency
 
 
 def build_adapter(config: EvalConfig, spec: ModelSpec, runtime: RuntimeOptions) -> ModelAdapter:
@@ -220,11 +241,16 @@ def _evaluate_open(config: EvalConfig, spec: ModelSpec, runtime: RuntimeOptions,
                         from_cache = generate_all(adapter, todo, journal, state, say, budget=budget)
             with _timed(timings, "judge_s"):
                 for judge in judges:
-                    judge_all(judge, plan, state, journal, say, budget=budget, chunk_size=config.concurrency)
+                    judge_all(judge, plan, state, journal, say, budget=budget,
+                              chunk_size=chunk_size(runtime, len(plan.items)))
         except (BudgetExceeded, ServerFailing) as exc:  # both resumable: finalize as stopped
             stopped = str(exc)
     if budget is not None:
         meta["budget"] = budget.summary()
+    if config.batch:  # --batch: recorded in run.json and results.json with the batches it created
+        from .model_adapters.batch import batch_summary
+
+        meta["batch"] = batch_summary(run.path, config.batch_fallback)
     meta["timings"] = timings  # of this session only; a resumed run records its last session
     results, status, reasons = finalize(run.path, plan, state, meta, judges, run.previous, stopped)
     generated_now = sum(1 for i in plan.items if i.sample.id in state.generations) - generated_before
@@ -297,7 +323,7 @@ def make_budget(config: EvalConfig, state: JournalState, model_name: str) -> Bud
         return None
     from .pricing import Budget, load_price_table
 
-    budget = Budget(config.max_cost, load_price_table(config.prices))
+    budget = Budget(config.max_cost, load_price_table(config.prices, batch=config.batch))
     for model, _kind, usage in state.spend:
         budget.charge(model or model_name, usage)
     return budget
@@ -323,7 +349,7 @@ def generate_all(adapter: ModelAdapter, requests: Sequence[Request], journal: Jo
         return max((request_cost_bound(model_name, 0, r.config.max_new_tokens or 0, budget.table) or 0.0)
                    for r in part)
 
-    for part in budgeted_chunks(requests, budget, adapter.runtime.concurrency, bound):
+    for part in budgeted_chunks(requests, budget, chunk_size(adapter.runtime, len(requests)), bound):
         for generation in adapter.generate(part):
             generation = scrub_generation(generation)
             record = GenerationRecord(generation, hashes[generation.request_id])

@@ -20,6 +20,23 @@ from mmlongbench_write.schema import Generation, GenerationConfig, Request
 
 
 @dataclass(frozen=True)
+class BatchOptions:
+    """``--batch``: send OpenAI/Anthropic requests through the provider's batch API (docs/batch.md).
+
+    ``journal_dir`` is the run folder, where ``batches.jsonl`` records every batch the moment it exists, so
+    a killed run re-attaches to its pending batches instead of submitting the requests again.
+    ``max_requests`` / ``max_bytes`` lower the provider's per-batch limits (None: the provider's own).
+    """
+
+    journal_dir: str
+    fallback: str = "batch"  # "batch": retry failed items in a later batch; "live": retry them live
+    poll_s: float = 30.0
+    max_rounds: int = 3
+    max_requests: int | None = None
+    max_bytes: int | None = None
+
+
+@dataclass(frozen=True)
 class RuntimeOptions:
     """How to run, as opposed to what to run: these never change an output, so they are not in cache keys."""
 
@@ -29,6 +46,7 @@ class RuntimeOptions:
     tokens_per_minute: float | None = None
     max_retries: int = 6
     timeout_s: float = 600.0
+    batch: BatchOptions | None = None  # --batch: provider batch APIs instead of live requests
 
 
 class ModelAdapter(ABC):
@@ -147,4 +165,8 @@ def create_model(spec: ModelSpec, runtime: RuntimeOptions | None = None) -> Mode
     if not (isinstance(cls, type) and issubclass(cls, ModelAdapter)):
         raise ConfigError(f"{spec.adapter!r} is not a model adapter")
     adapter: ModelAdapter = cls(runtime=runtime, **spec.model_args)
+    if runtime is not None and runtime.batch is not None:  # --batch: behind the provider's batch API
+        from .batch import with_batch
+
+        adapter = with_batch(adapter, runtime.batch)
     return adapter

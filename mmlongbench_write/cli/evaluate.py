@@ -76,6 +76,9 @@ def register(app: typer.Typer) -> None:
         cache_dir: opt.CacheDir = None,
         max_cost: opt.MaxCost = None,
         prices: opt.Prices = None,
+        batch: opt.Batch = None,
+        batch_fallback: opt.BatchFallback = None,
+        batch_poll_s: opt.BatchPoll = None,
     ) -> None:
         """Generate with a model, judge the outputs and store a resumable run."""
         from mmlongbench_write.config import EvalConfig
@@ -96,7 +99,8 @@ def register(app: typer.Typer) -> None:
                                  judge_gen_kwargs=judge_gen_kwargs, judge_max_attempts=judge_max_attempts,
                                  protocol=protocol, prompts_from=prompts_from, seed=seed),
             **opt.runtime_fields(concurrency=concurrency, max_retries=max_retries, timeout=timeout, cache=cache,
-                                 cache_dir=cache_dir, max_cost=max_cost, prices=prices),
+                                 cache_dir=cache_dir, max_cost=max_cost, prices=prices, batch=batch,
+                                 batch_fallback=batch_fallback, batch_poll_s=batch_poll_s),
         }
         given = {k: v for k, v in fields.items() if v is not None and v != {}}
         if config_file is not None:
@@ -134,6 +138,9 @@ def register(app: typer.Typer) -> None:
                                  "(e.g. the benchmark), so the judge sees the images"),
         in_place: bool = typer.Option(False, "--in-place", help="re-judge the run directory itself (default: write "
                                       "the re-scored run to a new directory beside it)"),
+        batch: opt.Batch = None,
+        batch_fallback: opt.BatchFallback = None,
+        batch_poll_s: opt.BatchPoll = None,
     ) -> None:
         """Judge existing predictions (a run, or another tool's jsonl) without generating anything."""
         from mmlongbench_write.scoring import score
@@ -147,7 +154,8 @@ def register(app: typer.Typer) -> None:
                                  judge_gen_kwargs=judge_gen_kwargs, judge_max_attempts=judge_max_attempts,
                                  protocol=protocol),
             **opt.runtime_fields(concurrency=concurrency, max_retries=max_retries, timeout=timeout, cache=cache,
-                                 cache_dir=cache_dir, max_cost=max_cost, prices=prices),
+                                 cache_dir=cache_dir, max_cost=max_cost, prices=prices, batch=batch,
+                                 batch_fallback=batch_fallback, batch_poll_s=batch_poll_s),
         }
         columns = parse_kv(data_columns, flag="--data-columns", convert=False)
         outcome = score(target, overrides, output=output,

@@ -61,6 +61,14 @@ MaxCost = Annotated[float | None, typer.Option(
     rich_help_panel=SPEED_PANEL)]
 Prices = Annotated[str | None, typer.Option(
     "--prices", help="price table file (JSON/YAML) overriding the built-in one", rich_help_panel=SPEED_PANEL)]
+Batch = Annotated[bool | None, typer.Option(
+    "--batch/--no-batch", help="OpenAI/Anthropic requests (generation, captions, judging) through the providers' "
+    "batch APIs at batch prices: hours, not minutes (docs/batch.md)", rich_help_panel=SPEED_PANEL)]
+BatchFallback = Annotated[str | None, typer.Option(
+    "--batch-fallback", help="failed or expired batch items: batch (retry in a later batch, default) | live",
+    rich_help_panel=SPEED_PANEL)]
+BatchPoll = Annotated[float | None, typer.Option(
+    "--batch-poll-s", help="seconds between batch status polls (default 30)", rich_help_panel=SPEED_PANEL)]
 
 
 def judge_list(value: str | None) -> list[str] | None:
@@ -89,8 +97,10 @@ def judging_fields(*, judge: str | None = None, judge_model: str | None = None, 
 
 def runtime_fields(*, concurrency: int | None = None, max_retries: int | None = None, timeout: float | None = None,
                    cache: str | None = None, cache_dir: str | None = None, max_cost: float | None = None,
-                   prices: str | None = None) -> dict[str, Any]:
+                   prices: str | None = None, batch: bool | None = None, batch_fallback: str | None = None,
+                   batch_poll_s: float | None = None) -> dict[str, Any]:
     """The runtime options given on the command line, as config fields (unset ones left out)."""
     fields: dict[str, Any] = {"concurrency": concurrency, "max_retries": max_retries, "timeout_s": timeout,
-                              "cache": cache, "cache_dir": cache_dir, "max_cost": max_cost, "prices": prices}
+                              "cache": cache, "cache_dir": cache_dir, "max_cost": max_cost, "prices": prices,
+                              "batch": batch, "batch_fallback": batch_fallback, "batch_poll_s": batch_poll_s}
     return {k: v for k, v in fields.items() if v is not None}
