@@ -175,7 +175,7 @@ def test_response_cache_answers_before_anything_is_submitted(tmp_path: Path,
         code, out, err = run_cli(again, capsys)
         assert code == 0, err
     assert len(server.created()) == 1 and server.live == []
-    assert "(6 from cache)" in out
+    assert "from cache=6" in out
 
 
 @pytest.mark.parametrize("forgotten", [False, True], ids=["pending", "gone-at-provider"])
