@@ -127,14 +127,15 @@ def _budget(runtime: RuntimeConfig, spent: Sequence[tuple[str | None, Usage]]) -
 
     budget = Budget(max_cost=runtime.max_cost, table=load_price_table(runtime.prices))
     for model, usage in spent:
-        budget.charge(model, usage)
+        budget.charge(model or "", usage)
     return budget
 
 
-def _judge_bound(budget: Budget, identity: dict[str, Any], requests_per_item: int) -> Callable[[Sequence[Any]], float]:
+def _judge_bound(budget: Budget, identity: dict[str, Any],
+                 requests_per_item: int) -> Callable[[Sequence[Any]], float | None]:
     from .pricing import request_cost_bound
 
-    def bound(_part: Sequence[Any]) -> float:
+    def bound(_part: Sequence[Any]) -> float | None:
         return request_cost_bound(str(identity.get("model") or ""), 0, int(identity.get("max_new_tokens") or 0),
                                   budget.table)
 

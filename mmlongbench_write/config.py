@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import ConfigError
 from .kvstore import stable_hash
@@ -32,8 +32,21 @@ PAPER_GEN_DEFAULTS: dict[str, Any] = {"temperature": 0.6, "top_p": 0.95, "max_ne
 #: :meth:`EvalConfig.prompt_fingerprint`), so moving a file changes nothing and editing one does.
 TEMPLATE_PATH_FIELDS = frozenset({"prompts_from", "caption_prompt", "writer_prompt"})
 
+_Part = TypeVar("_Part", bound="ConfigPart")
+
+
+class ConfigPart:
+    """What the three parts share: building one from config-field values (others ignored), as the commands
+    that only judge build them."""
+
+    @classmethod
+    def from_fields(cls: type[_Part], values: dict[str, Any]) -> _Part:
+        names = _names(cls)  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+
 @dataclass(kw_only=True)
-class RuntimeConfig:
+class RuntimeConfig(ConfigPart):
     """How a run runs: never changes an output, never fingerprinted."""
 
     output: str = "runs"
@@ -72,11 +85,6 @@ class RuntimeConfig:
         if not self.batch_poll_s >= 0:
             raise ConfigError(f"--batch-poll-s must be >= 0, not {self.batch_poll_s}")
 
-    @classmethod
-    def from_fields(cls, values: dict[str, Any]) -> RuntimeConfig:
-        """From config-field values (others ignored), as the commands that only judge build it."""
-        return cls(**{k: v for k, v in values.items() if k in _names(cls)})
-
     def adapter_options(self) -> Any:
         """The :class:`~mmlongbench_write.model_adapters.base.RuntimeOptions` every adapter is built with."""
         from .model_adapters.base import RuntimeOptions
@@ -87,7 +95,7 @@ class RuntimeConfig:
 
 
 @dataclass(kw_only=True)
-class JudgingConfig:
+class JudgingConfig(ConfigPart):
     """How verdicts are made. ``protocol``, ``prompts_from`` and ``seed`` are shared with the outputs (they
     shape generations too); the other fields change only the verdicts."""
 
@@ -113,11 +121,6 @@ class JudgingConfig:
             raise ConfigError("--judge-samples must be at least 1")
         if self.judge_max_attempts is not None and self.judge_max_attempts < 1:
             raise ConfigError("--judge-max-attempts must be at least 1")
-
-    @classmethod
-    def from_fields(cls, values: dict[str, Any]) -> JudgingConfig:
-        """From config-field values (others ignored), as the commands that only judge build it."""
-        return cls(**{k: v for k, v in values.items() if k in _names(cls)})
 
     @property
     def judge_names(self) -> list[str]:
@@ -156,7 +159,7 @@ class JudgingConfig:
 
 
 @dataclass(kw_only=True)
-class OutputsConfig:
+class OutputsConfig(ConfigPart):
     """What is evaluated: everything that determines the generations (fingerprinted).
 
     ``protocol`` changes generations (part order; captions in the writer template) and judging (part

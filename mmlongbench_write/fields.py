@@ -7,6 +7,7 @@ line and field, never a ``KeyError`` or a ``TypeError`` traceback further down.
 
 from __future__ import annotations
 
+import builtins
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -19,7 +20,10 @@ class RunFormatError(MMLWError):
 
 
 class Fields:
-    """Typed access to one JSON object; ``where`` names it in errors (``runs/x/samples.jsonl line 3``)."""
+    """Typed access to one JSON object; ``where`` names it in errors (``runs/x/samples.jsonl line 3``).
+
+    (Signatures say ``builtins.str`` and the like: inside this class ``str``, ``int``, ``dict``... are its
+    methods.)"""
 
     def __init__(self, data: Any, where: str) -> None:
         if not isinstance(data, Mapping):
@@ -43,13 +47,13 @@ class Fields:
             raise self._bad(name, "a string")
         return value
 
-    def opt_str(self, name: str) -> str | None:
+    def opt_str(self, name: builtins.str) -> builtins.str | None:
         value = self.data.get(name)
         if value is not None and not isinstance(value, str):
             raise self._bad(name, "a string or null")
         return value
 
-    def int(self, name: str, default: int | None = None) -> int:
+    def int(self, name: builtins.str, default: builtins.int | None = None) -> builtins.int:
         value = self.data.get(name)
         if value is None and default is not None:
             return default
@@ -57,10 +61,10 @@ class Fields:
             raise self._bad(name, "an integer")
         return value
 
-    def opt_int(self, name: str) -> int | None:
+    def opt_int(self, name: builtins.str) -> builtins.int | None:
         return None if self.data.get(name) is None else self.int(name)
 
-    def opt_float(self, name: str) -> float | None:
+    def opt_float(self, name: builtins.str) -> float | None:
         value = self.data.get(name)
         if value is None:
             return None
@@ -68,7 +72,7 @@ class Fields:
             raise self._bad(name, "a finite number or null")
         return float(value)
 
-    def bool(self, name: str, default: bool = False) -> bool:
+    def bool(self, name: builtins.str, default: builtins.bool = False) -> builtins.bool:
         value = self.data.get(name)
         if value is None:
             return default
@@ -76,7 +80,7 @@ class Fields:
             raise self._bad(name, "true or false")
         return value
 
-    def dict(self, name: str) -> dict[str, Any]:
+    def dict(self, name: builtins.str) -> builtins.dict[builtins.str, Any]:
         value = self.data.get(name)
         if value is None:
             return {}
@@ -84,10 +88,10 @@ class Fields:
             raise self._bad(name, "an object")
         return dict(value)
 
-    def opt_dict(self, name: str) -> dict[str, Any] | None:
+    def opt_dict(self, name: builtins.str) -> builtins.dict[builtins.str, Any] | None:
         return None if self.data.get(name) is None else self.dict(name)
 
-    def list(self, name: str) -> list[Any]:
+    def list(self, name: builtins.str) -> builtins.list[Any]:
         value = self.data.get(name)
         if value is None:
             return []
@@ -95,7 +99,7 @@ class Fields:
             raise self._bad(name, "a list")
         return value
 
-    def sub(self, name: str) -> Fields:
+    def sub(self, name: builtins.str) -> Fields:
         """The nested object ``name`` as :class:`Fields` (an empty one when absent)."""
         return Fields(self.dict(name), f"{self.where}, {name}")
 

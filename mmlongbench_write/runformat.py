@@ -292,7 +292,8 @@ class RunMeta:
 
     @property
     def label(self) -> str:
-        model = self.data.get("model") if isinstance(self.data.get("model"), dict) else {}
+        found = self.data.get("model")
+        model: dict[str, Any] = found if isinstance(found, dict) else {}
         return str(self.data.get("label") or model.get("preset") or model.get("model") or self.run_id)
 
     @property

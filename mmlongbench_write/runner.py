@@ -97,7 +97,9 @@ def scrub_generation(generation: Generation) -> Generation:
     fields = {"text": generation.text, "error": generation.error, "model": generation.model}
     if not any(isinstance(v, str) and contains_secret(v) for v in fields.values()):
         return generation
-    return replace(generation, **{k: scrub(v) if isinstance(v, str) else v for k, v in fields.items()})
+    return replace(generation, text=scrub(generation.text),
+                   error=None if generation.error is None else scrub(generation.error),
+                   model=None if generation.model is None else scrub(generation.model))
 
 
 def runtime_options(config: EvalConfig) -> RuntimeOptions:
@@ -266,7 +268,8 @@ def session_judges(state_slots: set[str], judges: Sequence[Judge],
     identities: dict[str, Any] = {}
     specs: list[MetricSpec] = []
     current = {j.name: j for j in judges}
-    old_identities = previous.get("judges") if isinstance(previous.get("judges"), dict) else {}
+    found = previous.get("judges")
+    old_identities: dict[str, Any] = found if isinstance(found, dict) else {}
     old_specs = [MetricSpec.from_dict(m) for m in previous.get("metrics") or [] if isinstance(m, dict)]
     for slot in [*current, *sorted(state_slots - set(current))]:
         if slot in current:

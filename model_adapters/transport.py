@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from .wire import MalformedResponse, TransientError
@@ -93,7 +93,8 @@ class Transport:
             raise ConnectionFailed(f"{type(exc).__name__}: {exc}") from None
         return _loads(raw)
 
-    async def post_events(self, url: str, headers: dict[str, str], body: bytes) -> AsyncIterator[tuple[str, str]]:
+    async def post_events(self, url: str, headers: dict[str, str],
+                          body: bytes) -> AsyncGenerator[tuple[str, str], None]:
         """POST ``body`` and yield ``(event, data)`` for each server-sent event.
 
         A 200 reply that is plain JSON rather than an event stream (a server that ignored ``stream``) is
@@ -107,7 +108,7 @@ class Transport:
                 if "text/event-stream" not in resp.headers.get("Content-Type", ""):
                     yield "json", (await resp.read()).decode("utf-8", "replace")
                     return
-                event, data = "", []
+                event, data = "", list[str]()
                 content = resp.content
                 while True:
                     line = await content.readline()

@@ -171,7 +171,7 @@ def print_outcome(outcome: Any) -> None:
     from mmlongbench_write.errors import EXIT_INCOMPLETE, EXIT_STOPPED
 
     scores = outcome.results.get("scores", {}).get("overall", {})
-    metrics = [m.get("name") for m in outcome.results.get("metrics") or [] if isinstance(m, dict)]
+    metrics = [str(m.get("name")) for m in outcome.results.get("metrics") or [] if isinstance(m, dict)]
 
     def fmt(metric: str) -> str:
         value = (scores.get(metric) or {}).get("mean")

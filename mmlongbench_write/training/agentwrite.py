@@ -118,7 +118,7 @@ class _RowState:
     texts: list[str] = field(default_factory=list)
 
     def message(self, text: str, part_order: str) -> Message:
-        images = tuple(ImagePart(img) for img in self.images)
+        images: tuple[TextPart | ImagePart, ...] = tuple(ImagePart(img) for img in self.images)
         parts = (TextPart(text), *images) if part_order == TEXT_FIRST else (*images, TextPart(text))
         return Message("user", parts)
 

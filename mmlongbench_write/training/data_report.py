@@ -47,7 +47,7 @@ def measure_row(processor: Any, row: dict[str, Any], kind: str) -> tuple[int, li
     included) and the visual tokens of each of its images."""
     images = [open_image(ref) for ref in row["images"]]
     answers = [row["completion"]] if kind == "sft" else [row["chosen"], row["rejected"]]
-    longest, per_image = 0, []
+    longest, per_image = 0, list[int]()
     merge = int(getattr(getattr(processor, "image_processor", None), "merge_size", 2) or 2)
     for answer in answers:
         enc = processor(text=[_render(processor, row["prompt"] + answer)], images=images or None,
