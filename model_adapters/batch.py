@@ -237,8 +237,8 @@ def batch_limits(provider: BatchProvider, options: BatchOptions) -> tuple[int, i
 class BatchJournal:
     """``batches.jsonl``: one fsynced line per batch created and per batch closed (a torn line is skipped)."""
 
-    def __init__(self, folder: str | Path) -> None:
-        self.path = Path(folder) / BATCHES
+    def __init__(self, folder: str | Path, name: str = BATCHES) -> None:
+        self.path = Path(folder) / name
 
     def _lines(self) -> list[dict[str, Any]]:
         if not self.path.exists():
@@ -263,6 +263,14 @@ class BatchJournal:
                 and isinstance(r.get("custom_ids"), list)
                 and ((r.get("event") == "created" and r.get("batch_id") not in closed)
                      or (r.get("event") == "staged" and r.get("stage_id") not in settled))]
+
+    def closed_batches(self, provider: str, endpoint: str) -> list[dict[str, Any]]:
+        """``created`` rows of batches that ended and were read, newest first."""
+        rows = self._lines()
+        closed = {r.get("batch_id") for r in rows if r.get("event") == "closed" and r.get("status") != GONE}
+        return [r for r in reversed(rows) if r.get("event") == "created" and r.get("provider") == provider
+                and r.get("endpoint") == endpoint and r.get("batch_id") in closed
+                and isinstance(r.get("custom_ids"), list)]
 
     def append(self, row: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -326,7 +334,7 @@ class BatchAdapter(ModelAdapter):
         self.inner = inner
         self.adapter_name = inner.adapter_name
         self.options = options
-        self.journal = BatchJournal(options.journal_dir)
+        self.journal = BatchJournal(options.journal_dir, options.journal_name)
         self._factory = provider_factory
         self._provider: BatchProvider | None = None
         self.say = say
@@ -369,6 +377,12 @@ class BatchAdapter(ModelAdapter):
             by_cid[custom_id(identity, request)] = request
         attempts = dict.fromkeys(by_cid, 1)
         active = self._reattach(provider, set(by_cid), attempts)
+        if self.options.reuse_closed:
+            claimed = {cid for batch in active for cid in batch.ids}
+            reused = list(self._reuse(provider, {c: r for c, r in by_cid.items() if c not in claimed}))
+            for cid, _generation in reused:
+                by_cid.pop(cid)
+            yield from (generation for _cid, generation in reused)
         claimed = {cid for batch in active for cid in batch.ids}
         todo = [cid for cid in by_cid if cid not in claimed]
         started = time.monotonic()
@@ -394,6 +408,32 @@ class BatchAdapter(ModelAdapter):
                 for cid in retry:
                     attempts[cid] += 1
                 todo.extend(retry)
+
+    def _reuse(self, provider: BatchProvider, wanted: dict[str, Request]) -> Iterator[tuple[str, Generation]]:
+        """Successful answers to ``wanted`` requests in batches already read (``reuse_closed``)."""
+        left = dict(wanted)
+        for entry in self.journal.closed_batches(provider.name, self.endpoint):
+            ids = left.keys() & set(entry["custom_ids"])
+            if not ids:
+                continue
+            found = 0
+            try:
+                for result in provider.results(str(entry["batch_id"])):
+                    if result.custom_id in ids and result.custom_id in left and result.body is not None:
+                        request = left.pop(result.custom_id)
+                        try:
+                            generation = provider.parse(request.id, result.body, self.model_name)
+                        except Exception:  # noqa: BLE001 - unusable: asked again
+                            left[result.custom_id] = request
+                            continue
+                        found += 1
+                        yield result.custom_id, generation
+            except AdapterError as exc:  # the results are gone (expired, deleted): asked again
+                self.say(f"  batch {entry['batch_id']}: earlier results unavailable ({exc}); asking again")
+                continue
+            if found:
+                self.say(f"batch {entry['batch_id']} ({provider.name}): {found} answer(s) reused from this earlier "
+                         "batch")
 
     def _reattach(self, provider: BatchProvider, wanted: set[str], attempts: dict[str, int]) -> list[_Active]:
         active: list[_Active] = []

@@ -341,3 +341,38 @@ def test_large_jobs_split_by_request_count_and_bytes(provider: str, tmp_path: Pa
     assert sum(sizes) == 9 and max(sizes) <= 4 and len(sizes) >= 3
     assert "over the" in (generations["r3"].error or ""), "a request larger than a batch is its own failure"
     assert all(g.ok for rid, g in generations.items() if rid != "r3") and len(generations) == 10
+
+
+def rephrased(body: dict[str, Any]) -> str | None:
+    """A rephrased instruction that states the asked length (what `mmlw data backtranslate` checks for)."""
+    import re
+
+    match = re.search(r"response of (\d+)", json.dumps(body))
+    return f"Describe the scene in {match.group(1)} words." if match else None
+
+
+def test_data_backtranslate_batch_and_rerun_reuses_the_read_batch(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`mmlw data backtranslate --batch`: one batch, nothing live; a re-run (e.g. after a kill once the batch
+    was read but before the file was written) takes the answers from that batch instead of paying again."""
+    source = tmp_path / "sft.jsonl"
+    source.write_text("".join(json.dumps({"id": f"r{i}", "instruction": f"Describe picture {i} (Ünïcode).",
+                                          "output": " ".join(["word"] * (20 + i))}, ensure_ascii=False) + "\n"
+                              for i in range(7)), encoding="utf-8")
+    out = tmp_path / "out" / "bt.jsonl"
+    with FakeBatchServer(key=KEY, reply=rephrased) as server:
+        args = ["data", "backtranslate", "--input", str(source), "--output", str(out), "--model", "anthropic",
+                "--model-args", model_args("anthropic", server, "claude-x"), "--batch", "--batch-poll-s", "0.01"]
+        code, _o, err = run_cli(args, capsys)
+        assert code == 0, err
+        first = out.read_text(encoding="utf-8")
+        out.unlink()
+        code, _o, err = run_cli(args, capsys)
+        assert code == 0, err
+    [batch] = server.created()
+    assert len(batch.items) == 7 and server.live == []
+    written = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert written[3]["instruction"] == "Describe the scene in 23 words."
+    assert out.read_text(encoding="utf-8") == first
+    assert "7 answer(s) reused" in err
+    assert (tmp_path / "out" / "bt.jsonl.batches.jsonl").is_file()
