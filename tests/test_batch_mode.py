@@ -313,6 +313,29 @@ def test_server_without_batch_endpoints_stops_in_one_line(tmp_path: Path, capsys
     assert all(not r.path.endswith("/chat/completions") for r in server.requests), "nothing was sent live"
 
 
+def test_batch_failing_validation_fails_its_requests_with_the_reason(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = write_data(tmp_path / "data", 3)
+    with FakeBatchServer(key=KEY) as server:
+        server.fail_validation = "Enqueued token limit reached for gpt-batch"
+        code, _out, err = run_cli(eval_args("openai", server, data, tmp_path / "runs", "--cache", "off"), capsys)
+    assert code == 4, err
+    assert len(server.created()) == 1 and server.live == []
+    errors = [r["error"] for r in rows(tmp_path / "runs" / "b")]
+    assert all(e and "failed" in e and "Enqueued token limit reached" in e for e in errors), errors
+
+
+def test_results_url_on_another_origin_gets_no_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = write_data(tmp_path / "data", 3)
+    with FakeBatchServer(key=KEY) as server:
+        server.results_origin = f"http://localhost:{server.port}"  # same server, another origin
+        code, _out, err = run_cli(eval_args("anthropic", server, data, tmp_path / "runs", "--cache", "off"), capsys)
+    assert code == 0, err
+    assert not [entry for entry in server.log if entry[2].startswith("localhost") and entry[3]], \
+        "the key went to another origin"
+    assert any(path.endswith("/results") for _m, path, _h, _k in server.log)
+
+
 def test_batch_options_stay_out_of_the_run_identity() -> None:
     plain = EvalConfig(model="openai", model_args={"model": "m"})
     batched = EvalConfig(model="openai", model_args={"model": "m"}, batch=True, batch_fallback="live", batch_poll_s=5)
