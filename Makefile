@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS := hf,api,train,annotate,dev
+EXTRAS := hf,api,train,deepspeed,annotate,dev
 
 .PHONY: venv demo test test-fast lint bench clean
 
@@ -21,11 +21,12 @@ demo: venv
 	HF_HUB_OFFLINE=1 $(BIN)/mmlw eval --model tiny-random-qwen2.5-vl --data mini --output runs/demo
 	$(BIN)/mmlw leaderboard runs/demo --reported
 
+# DS_ACCELERATOR=cpu: DeepSpeed's CPU accelerator (gloo) for the two-process ZeRO-3 tests
 test: venv
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+	HF_HUB_OFFLINE=1 DS_ACCELERATOR=cpu $(BIN)/python -m pytest -q
 
 test-fast: venv
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not slow and not browser"
+	HF_HUB_OFFLINE=1 DS_ACCELERATOR=cpu $(BIN)/python -m pytest -q -m "not slow and not browser"
 
 # mypy cannot follow the editable install's folder mapping, so it checks a plain install in a temp dir.
 lint: venv

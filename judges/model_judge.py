@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import sqlite3
 from collections.abc import Callable, Sequence
 from importlib import resources
@@ -34,6 +33,7 @@ from mmlongbench_write.kvstore import KVStore, default_cache_dir
 from mmlongbench_write.model_adapters.base import ModelAdapter, ModelSpec, resolve_model_spec
 from mmlongbench_write.protocol import TEXT_FIRST, default_judge_attempts, judge_part_order
 from mmlongbench_write.schema import ContentPart, GenerationConfig, ImagePart, ImageRef, TextPart
+from mmlongbench_write.secrets import check_args, is_secret_name
 from mmlongbench_write.specs import parse_kv
 from mmlongbench_write.templates import fill_template, prompt_hash, read_template
 
@@ -44,7 +44,6 @@ DEFAULT_JUDGE_MODEL = "gpt-4o-2024-08-06"
 DEFAULT_TEMPERATURE = 0.5
 DEFAULT_MAX_NEW_TOKENS = 1024
 DEFAULT_MAX_ATTEMPTS = 3
-_SECRET_ARG = re.compile(r"key|token|secret|password", re.IGNORECASE)
 BOUNDARY = "$BOUNDARY$"
 log = logging.getLogger(__name__)
 
@@ -97,6 +96,7 @@ def judge_gen_config(options: JudgeOptions) -> GenerationConfig:
     overrides = options.extra.get("judge_gen_kwargs") or {}
     if isinstance(overrides, str):
         overrides = parse_kv(overrides, flag="--judge-gen-kwargs")
+    check_args("--judge-gen-kwargs", overrides)
     return GenerationConfig(temperature=DEFAULT_TEMPERATURE, max_new_tokens=DEFAULT_MAX_NEW_TOKENS,
                             seed=options.seed).merged(**overrides)
 
@@ -116,11 +116,14 @@ def max_attempts_from(options: JudgeOptions) -> int:
 
 
 def model_identity(adapter: ModelAdapter) -> dict[str, Any]:
-    """The judge model's identity with anything secret-looking left out."""
+    """The judge model's identity (adapter, model, output-changing args, and the ``server`` that answers,
+    so two servers that both call their model ``default`` never share verdicts), secret-named args left out."""
     ident = adapter.identity()
-    args = {k: v for k, v in (ident.get("args") or {}).items() if not _SECRET_ARG.search(k)}
-    return {"model": ident.get("model", adapter.model_name), "adapter": ident.get("adapter", adapter.adapter_name),
-            "model_args": args}
+    args = {k: v for k, v in (ident.get("args") or {}).items() if not is_secret_name(k)}
+    out = {"model": ident.get("model", adapter.model_name), "adapter": ident.get("adapter", adapter.adapter_name),
+           "model_args": args}
+    out.update({k: v for k, v in ident.items() if k not in ("model", "adapter", "args")})
+    return out
 
 
 class ModelJudgeBase:

@@ -88,7 +88,26 @@ class PairVerdict:
                              "outcome": self.outcome, "attempts": self.attempts, "usage": self.usage.to_dict()}
         if self.error:
             d["error"] = self.error
+        if self.snapshot:
+            d["snapshot"] = self.snapshot
         return d
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> PairVerdict:
+        """A verdict as :meth:`to_dict` wrote it (a journal line); a wrong shape is a RunFormatError."""
+        from mmlongbench_write.fields import Fields, RunFormatError
+
+        f = Fields(data, where)
+        outcome = f.str("outcome", required=True)
+        if outcome not in ("a", "b", "tie", "error"):
+            raise RunFormatError(f"{where}: outcome {outcome!r} is not a, b, tie or error")
+        orders = [f.opt_str(name) for name in ("order_ab", "order_ba")]
+        if any(v is not None and v not in VERDICTS for v in orders):
+            raise RunFormatError(f"{where}: order verdicts must be A, B or tie")
+        u = f.sub("usage")
+        return cls(f.str("sample_id", required=True), orders[0], orders[1], outcome, error=f.opt_str("error"),
+                   attempts=f.int("attempts", 0), usage=Usage(u.int("input_tokens", 0), u.int("output_tokens", 0)),
+                   snapshot=f.opt_str("snapshot"))
 
 
 def combine(order_ab: str, order_ba: str) -> str:

@@ -1,9 +1,18 @@
-"""One object describes a run: :class:`EvalConfig`, built from the CLI or a YAML file with the same fields.
+"""One object describes a run: :class:`EvalConfig`, built from the CLI, a YAML file or Python keywords.
 
-The fields split in two. *What* is evaluated (model, data, tasks, generation settings, seed, shard)
-determines the outputs, is fingerprinted, and names the run directory — so the same command finds the
-same directory and resumes. *How* it runs (concurrency, caches, budget, output folder) never changes an
-output and is left out of the fingerprint.
+Its fields split by concern, each a typed sub-config that the code consuming it takes:
+
+- :class:`OutputsConfig` — *what* is evaluated (model, data, tasks, generation settings, seed, shard,
+  mode, protocol, generation-side templates): it determines the outputs, is fingerprinted and names the
+  run directory, so the same command finds the same directory and resumes.
+- :class:`JudgingConfig` — *how verdicts are made* (judges, judge model and its settings, judge template):
+  changing it re-judges the same run; it is recorded as the judges' identities, never in the fingerprint.
+  ``mmlw score``, ``pairwise`` and ``judge-agreement`` take the same object.
+- :class:`RuntimeConfig` — *how it runs* (output folder, concurrency, caches, budget, retries): it never
+  changes an output and is never fingerprinted.
+
+``EvalConfig`` keeps the flat keywords of the public API (``EvalConfig(model=..., data=..., tasks=...,
+output=...)``); ``config.outputs``, ``config.judging`` and ``config.runtime`` are its typed parts.
 """
 
 from __future__ import annotations
@@ -16,27 +25,159 @@ from typing import Any
 from .errors import ConfigError
 from .kvstore import stable_hash
 
-#: Generation settings of the paper's VLM setting (DESIGN.md §1); presets and --gen-kwargs override them.
+#: Generation settings of the paper's VLM setting (docs/benchmark.md); presets and --gen-kwargs override them.
 PAPER_GEN_DEFAULTS: dict[str, Any] = {"temperature": 0.6, "top_p": 0.95, "max_new_tokens": 8192}
-
-#: Fields that do not change any output: excluded from the fingerprint and the run id.
-RUNTIME_FIELDS = frozenset(
-    {
-        "output", "run_id", "stage", "concurrency", "batch_size", "requests_per_minute", "tokens_per_minute",
-        "max_retries", "timeout_s", "cache", "cache_dir", "max_cost", "prices", "label", "rescored_from",
-        "batch", "batch_fallback", "batch_poll_s",
-    }
-)
-
-#: Fields that only change the verdicts, not the generations: a new judge re-judges the same run.
-JUDGE_FIELDS = frozenset({"judges", "judge_model", "judge_model_args", "judge_prompt", "judge_samples",
-                          "judge_gen_kwargs", "judge_max_attempts"})
 
 #: Template paths (judge templates aside): hashed by *content* in the fingerprint, never by path (see
 #: :meth:`EvalConfig.prompt_fingerprint`), so moving a file changes nothing and editing one does.
 TEMPLATE_PATH_FIELDS = frozenset({"prompts_from", "caption_prompt", "writer_prompt"})
 
-_SECRET_ARG = re.compile(r"(api[_-]?key|secret|token|password)$", re.IGNORECASE)
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """How a run runs: never changes an output, never fingerprinted."""
+
+    output: str = "runs"
+    run_id: str | None = None
+    label: str | None = None
+    stage: str = "all"
+    concurrency: int = 8
+    batch_size: int = 8
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+    max_retries: int = 6
+    timeout_s: float = 600.0
+    cache: str = "readwrite"
+    cache_dir: str | None = None
+    max_cost: float | None = None
+    prices: str | None = None
+    rescored_from: str | None = None  # set by `mmlw score`: the run this one re-judges
+    # --batch (docs/batch.md): OpenAI/Anthropic requests through the providers' batch APIs, at batch prices
+    batch: bool = False
+    batch_fallback: str = "batch"  # failed/expired items: retried in a later batch, or "live"
+    batch_poll_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.cache not in CACHE_MODES:
+            raise ConfigError(f"--cache must be one of {', '.join(CACHE_MODES)}, not {self.cache!r}")
+        if self.concurrency < 1 or self.batch_size < 1:
+            raise ConfigError("--concurrency and --batch-size must be at least 1")
+
+    @classmethod
+    def from_fields(cls, values: dict[str, Any]) -> RuntimeConfig:
+        """From config-field values (others ignored), as the commands that only judge build it."""
+        return cls(**{k: v for k, v in values.items() if k in _names(cls)})
+
+    def adapter_options(self) -> Any:
+        """The :class:`~mmlongbench_write.model_adapters.base.RuntimeOptions` every adapter is built with."""
+        from .model_adapters.base import RuntimeOptions
+
+        return RuntimeOptions(concurrency=self.concurrency, batch_size=self.batch_size,
+                              requests_per_minute=self.requests_per_minute, tokens_per_minute=self.tokens_per_minute,
+                              max_retries=self.max_retries, timeout_s=self.timeout_s)
+
+
+@dataclass(frozen=True)
+class JudgingConfig:
+    """How verdicts are made. ``protocol``, ``prompts_from`` and ``seed`` are shared with the outputs (they
+    shape generations too); the other fields change only the verdicts."""
+
+    judges: tuple[str, ...] | None = None  # None: length, plus quality when a judge model is given
+    judge_model: str | None = None
+    judge_model_args: dict[str, Any] = field(default_factory=dict)
+    judge_prompt: str | None = None
+    judge_samples: int = 1
+    judge_gen_kwargs: dict[str, Any] = field(default_factory=dict)
+    judge_max_attempts: int | None = None  # None: 3, or 5 under --protocol authors
+    protocol: str = "mmlw"
+    prompts_from: str | None = None
+    seed: int | None = 0
+
+    def __post_init__(self) -> None:
+        from .protocol import check_protocol
+
+        check_protocol(self.protocol)
+        if self.judge_samples < 1:
+            raise ConfigError("--judge-samples must be at least 1")
+        if self.judge_max_attempts is not None and self.judge_max_attempts < 1:
+            raise ConfigError("--judge-max-attempts must be at least 1")
+
+    @classmethod
+    def from_fields(cls, values: dict[str, Any]) -> JudgingConfig:
+        """From config-field values (others ignored), as the commands that only judge build it."""
+        known = {k: v for k, v in values.items() if k in _names(cls)}
+        if known.get("judges") is not None:
+            known["judges"] = tuple(known["judges"])
+        return cls(**known)
+
+    @property
+    def judge_names(self) -> list[str]:
+        if self.judges is not None:
+            return list(self.judges)
+        return ["length", "quality"] if self.judge_model else ["length"]
+
+    def judge_template_path(self) -> str | None:
+        """The judge template: ``--judge-prompt``, else the authors' from ``--prompts-from``, else built-in."""
+        from .templates import authors_prompt_paths
+
+        if self.judge_prompt is not None or self.prompts_from is None:
+            return self.judge_prompt
+        return str(authors_prompt_paths(self.prompts_from, ["judge"])["judge"])
+
+    def judge_options(self, runtime: RuntimeConfig, *, model: str | None = None,
+                      model_args: dict[str, Any] | None = None, prompt_file: str | None = None) -> Any:
+        """The :class:`~mmlongbench_write.judges.base.JudgeOptions` for a judge under this config (``model``,
+        ``model_args`` and ``prompt_file`` override the configured ones, as judge-agreement's two judges do)."""
+        from .judges.base import JudgeOptions
+        from .model_adapters.base import resolve_model_spec
+
+        name = model if model is not None else self.judge_model
+        args = model_args if model_args is not None else self.judge_model_args
+        return JudgeOptions(
+            model=resolve_model_spec(name, args) if name else None,
+            prompt_file=prompt_file if prompt_file is not None else self.judge_template_path(),
+            samples=self.judge_samples,
+            seed=self.seed,
+            runtime=runtime.adapter_options(),
+            cache_mode=runtime.cache,
+            cache_dir=runtime.cache_dir,
+            protocol=self.protocol,
+            extra={"judge_gen_kwargs": dict(self.judge_gen_kwargs), "max_attempts": self.judge_max_attempts},
+        )
+
+
+@dataclass(frozen=True)
+class OutputsConfig:
+    """What is evaluated: everything that determines the generations (fingerprinted)."""
+
+    model: str
+    model_args: dict[str, Any] = field(default_factory=dict)
+    gen_kwargs: dict[str, Any] = field(default_factory=dict)
+    tasks: str | None = None
+    data: Any = "mini"
+    data_columns: dict[str, str] = field(default_factory=dict)
+    split: str = "train"
+    limit: int | None = None
+    skip_invalid: bool = False
+    seed: int | None = 0
+    shard: str | None = None
+    mode: str = "vlm"
+    captioner: str | None = None
+    captioner_args: dict[str, Any] = field(default_factory=dict)
+    protocol: str = "mmlw"
+    prompts_from: str | None = None
+    caption_prompt: str | None = None
+    writer_prompt: str | None = None
+
+
+def _names(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in fields(cls))
+
+
+#: Fields that do not change any output: excluded from the fingerprint and the run id.
+RUNTIME_FIELDS = _names(RuntimeConfig)
+#: Fields that only change the verdicts, not the generations: a new judge re-judges the same run.
+JUDGE_FIELDS = _names(JudgingConfig) - _names(OutputsConfig)
+
 CACHE_MODES = ("off", "read", "write", "readwrite")
 STAGES = ("all", "generate", "judge")
 MODES = ("vlm", "caption-llm")
@@ -103,14 +244,7 @@ class EvalConfig:
         self.validate()
 
     def validate(self) -> None:
-        for name, args in (("--model-args", self.model_args), ("--judge-model-args", self.judge_model_args),
-                           ("--captioner-args", self.captioner_args)):
-            for key in args:
-                if _SECRET_ARG.search(key):
-                    raise ConfigError(
-                        f"{name}: {key!r} looks like a secret; API keys are read from the environment "
-                        "(OPENAI_API_KEY, ANTHROPIC_API_KEY, or the variable named by api_key_env=NAME)"
-                    )
+        self._check_secrets()
         if self.cache not in CACHE_MODES:
             raise ConfigError(f"--cache must be one of {', '.join(CACHE_MODES)}, not {self.cache!r}")
         if self.stage not in STAGES:
@@ -135,6 +269,18 @@ class EvalConfig:
         if self.shard is not None:
             parse_shard(self.shard)
         self._validate_templates()
+
+    def _check_secrets(self) -> None:
+        """Refuse any key given as an argument (it would be recorded in run.json): one line, no value shown."""
+        from .secrets import check_args
+
+        for flag, args in (("--model-args", self.model_args), ("--gen-kwargs", self.gen_kwargs),
+                           ("--judge-model-args", self.judge_model_args),
+                           ("--judge-gen-kwargs", self.judge_gen_kwargs),
+                           ("--captioner-args", self.captioner_args), ("--data-columns", self.data_columns)):
+            check_args(flag, args)
+        if isinstance(self.data, str):
+            check_args("--data", {"data": self.data})
 
     # --- templates and protocol ------------------------------------------------------------------------
     def _validate_templates(self) -> None:
@@ -182,9 +328,37 @@ class EvalConfig:
 
     @property
     def judge_names(self) -> list[str]:
-        if self.judges is not None:
-            return list(self.judges)
-        return ["length", "quality"] if self.judge_model else ["length"]
+        return self.judging.judge_names
+
+    # --- the typed parts -------------------------------------------------------------------------------
+    def _part(self, cls: type[Any]) -> Any:
+        values = {name: getattr(self, name) for name in _names(cls)}
+        if cls is JudgingConfig and values["judges"] is not None:
+            values["judges"] = tuple(values["judges"])
+        return cls(**values)
+
+    @property
+    def outputs(self) -> OutputsConfig:
+        return self._part(OutputsConfig)  # type: ignore[no-any-return]
+
+    @property
+    def judging(self) -> JudgingConfig:
+        return self._part(JudgingConfig)  # type: ignore[no-any-return]
+
+    @property
+    def runtime(self) -> RuntimeConfig:
+        return self._part(RuntimeConfig)  # type: ignore[no-any-return]
+
+    @classmethod
+    def compose(cls, outputs: OutputsConfig, judging: JudgingConfig | None = None,
+                runtime: RuntimeConfig | None = None) -> EvalConfig:
+        """An EvalConfig from its parts (where parts share a field, ``outputs`` wins)."""
+        values: dict[str, Any] = {}
+        for part in (runtime or RuntimeConfig(), judging or JudgingConfig(), outputs):
+            values.update({f.name: getattr(part, f.name) for f in fields(part)})
+        if values.get("judges") is not None:
+            values["judges"] = list(values["judges"])
+        return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         """The config as JSON; in-memory data stands as its description (``<datasets.Dataset 120 rows>``)."""

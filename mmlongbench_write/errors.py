@@ -61,3 +61,9 @@ class PluginNotFound(MMLWError):
 
 class BudgetExceeded(MMLWError):
     """The run reached its cost limit; finished work is kept and the run can be resumed."""
+
+
+class ServerFailing(MMLWError):
+    """An API server failing every request (5xx, refused connections): the run stops, resumable later."""
+
+    exit_code = EXIT_STOPPED

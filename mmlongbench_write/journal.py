@@ -25,6 +25,7 @@ from .fields import Fields, RunFormatError, finite_number
 from .kvstore import stable_hash
 from .runformat import FORMAT_VERSION
 from .schema import Generation, JudgeInput, Judgement, Request, Usage
+from .secrets import scrub
 
 
 def request_hash(request: Request) -> str:
@@ -248,7 +249,7 @@ class Journal:
             fh.truncate(data.rfind(b"\n") + 1)
 
     def append(self, record: dict[str, Any]) -> None:
-        self._fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        self._fh.write(scrub(json.dumps(record, ensure_ascii=False, default=str)) + "\n")
         self._fh.flush()
         os.fsync(self._fh.fileno())
         self.written[str(record["type"])] += 1

@@ -16,6 +16,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .secrets import scrub
+
+#: how long a write waits for another process's lock before the cache gives up (and the run goes on
+#: without it); every put is one short transaction, so a healthy writer never comes near it
+BUSY_TIMEOUT_S = 15.0
+
 
 def default_cache_dir() -> Path:
     """``$MMLW_CACHE_DIR``, else ``$XDG_CACHE_HOME/mmlw``, else ``~/.cache/mmlw``."""
@@ -49,10 +55,14 @@ class KVStore:
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=60000")
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            try:
+                conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            except sqlite3.Error:
+                conn.close()
+                raise
             self._local.conn = conn
         return conn
 
@@ -63,7 +73,7 @@ class KVStore:
     def put(self, key: str, value: Any) -> None:
         self._conn().execute(
             "INSERT OR REPLACE INTO kv (ns, key, value, created) VALUES (?, ?, ?, ?)",
-            (self.namespace, key, json.dumps(value, ensure_ascii=False), time.time()),
+            (self.namespace, key, scrub(json.dumps(value, ensure_ascii=False)), time.time()),
         )
 
     def __len__(self) -> int:

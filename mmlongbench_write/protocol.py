@@ -65,6 +65,14 @@ def generation_part_order(protocol: str, adapter: str, model: str | None = None)
     return TEXT_FIRST
 
 
+def agentwrite_part_order(protocol: str) -> str:
+    """Where the prompt goes relative to the images in ``mmlw data agentwrite`` planner and writer requests.
+
+    ``authors``: the text first, as their AgentWrite script (``agentwrite/outline_vlm.py``) sends both.
+    """
+    return TEXT_FIRST if check_protocol(protocol) == "authors" else IMAGES_FIRST
+
+
 def format_captions(protocol: str, captions: Sequence[str]) -> str:
     """The text that replaces ``$CAPTIONS$`` in a writer template.
 

@@ -9,6 +9,7 @@ when their name is asked for. A typo gets a "did you mean ...".
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -118,5 +119,18 @@ models: Registry[Any] = Registry("models")
 judges: Registry[Any] = Registry("judges")
 
 register_task = tasks.decorator
+
+
+@functools.cache
+def task_category(name: str | None) -> str:
+    """The ``category`` of the registered task ``name``; ``"custom"`` for no task or an unknown one (a user's
+    own label), so a plugin task reports under the category it declares."""
+    if not name:
+        return "custom"
+    try:
+        task = tasks.get(name)
+    except PluginNotFound:
+        return "custom"
+    return str(getattr(task, "category", None) or "custom")
 register_model = models.decorator
 register_judge = judges.decorator

@@ -15,14 +15,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import EvalConfig
-from .errors import BudgetExceeded, ConfigError
+from .errors import BudgetExceeded, ConfigError, ServerFailing
 from .journal import GenerationRecord, Journal, JournalState, JudgementRecord, judge_input_hash, request_hash
-from .judges.base import Judge, JudgeOptions
+from .judges.base import Judge
 from .metrics import MetricSpec, run_metrics
 from .model_adapters.base import (
     BatchOptions,
@@ -39,7 +39,8 @@ from .registry import judges as judge_registry
 from .results import write_final
 from .runformat import FORMAT_VERSION, Results
 from .runstore import JOURNAL, RUN_JSON, RunLock, atomic_write_json, is_run_dir, now, read_meta
-from .schema import JudgeInput, Request
+from .schema import Generation, JudgeInput, Request
+from .secrets import contains_secret, scrub
 from .textstats import strip_think
 
 if TYPE_CHECKING:
@@ -83,16 +84,24 @@ def _timed(timings: dict[str, float], key: str) -> Iterator[None]:
         timings[key] = round(timings.get(key, 0.0) + time.perf_counter() - start, 4)
 
 
+def _scrubbed(progress: Progress | None) -> Progress:
+    """``progress`` with secrets masked in every line (a server may echo a key into an error message)."""
+    if progress is None:
+        return lambda _msg: None
+    return lambda msg: progress(scrub(msg))
+
+
+def scrub_generation(generation: Generation) -> Generation:
+    """``generation`` with registered secrets masked in its text, error and model name, before it is
+    journalled, cached by the run or shown to a judge (a server that echoes the key must not spread it)."""
+    fields = {"text": generation.text, "error": generation.error, "model": generation.model}
+    if not any(isinstance(v, str) and contains_secret(v) for v in fields.values()):
+        return generation
+    return replace(generation, **{k: scrub(v) if isinstance(v, str) else v for k, v in fields.items()})
+
+
 def runtime_options(config: EvalConfig) -> RuntimeOptions:
-    return RuntimeOptions(
-        concurrency=config.concurrency,
-        batch_size=config.batch_size,
-        requests_per_minute=config.requests_per_minute,
-        tokens_per_minute=config.tokens_per_minute,
-        max_retries=config.max_retries,
-        timeout_s=config.timeout_s,
-        batch=batch_options(config),
-    )
+    return replace(config.runtime.adapter_options(), batch=batch_options(config))
 
 
 # --- --batch (docs/batch.md) -----------------------------------------------------------------------------
@@ -134,17 +143,7 @@ def build_adapter(config: EvalConfig, spec: ModelSpec, runtime: RuntimeOptions) 
 
 
 def build_judges(config: EvalConfig, runtime: RuntimeOptions) -> list[Judge]:
-    options = JudgeOptions(
-        model=resolve_model_spec(config.judge_model, config.judge_model_args) if config.judge_model else None,
-        prompt_file=config.template_path("judge"),
-        samples=config.judge_samples,
-        seed=config.seed,
-        runtime=runtime,
-        cache_mode=config.cache,
-        cache_dir=config.cache_dir,
-        protocol=config.protocol,
-        extra={"judge_gen_kwargs": dict(config.judge_gen_kwargs), "max_attempts": config.judge_max_attempts},
-    )
+    options = replace(config.judging.judge_options(config.runtime), runtime=runtime)
     return [judge_registry.get(name).from_options(options) for name in config.judge_names]
 
 
@@ -201,7 +200,7 @@ def reconcile(state: JournalState, plan: Plan) -> int:
 
 def evaluate(config: EvalConfig, progress: Progress | None = _stderr) -> RunOutcome:
     """Run (or resume) an evaluation and return its outcome. The public entry point of the library."""
-    say = progress or (lambda _msg: None)
+    say = _scrubbed(progress)
     timings: dict[str, float] = {}
     runtime = runtime_options(config)
     spec = resolve_model_spec(config.model, config.model_args)
@@ -244,7 +243,7 @@ def _evaluate_open(config: EvalConfig, spec: ModelSpec, runtime: RuntimeOptions,
                 for judge in judges:
                     judge_all(judge, plan, state, journal, say, budget=budget,
                               chunk_size=chunk_size(runtime, len(plan.items)))
-        except BudgetExceeded as exc:
+        except (BudgetExceeded, ServerFailing) as exc:  # both resumable: finalize as stopped
             stopped = str(exc)
     if budget is not None:
         meta["budget"] = budget.summary()
@@ -352,6 +351,7 @@ def generate_all(adapter: ModelAdapter, requests: Sequence[Request], journal: Jo
 
     for part in budgeted_chunks(requests, budget, chunk_size(adapter.runtime, len(requests)), bound):
         for generation in adapter.generate(part):
+            generation = scrub_generation(generation)
             record = GenerationRecord(generation, hashes[generation.request_id])
             journal.add(record)
             state.record_generation(record)

@@ -26,6 +26,7 @@ from .errors import MMLWError
 from .fields import RunFormatError
 from .journal import read_lines
 from .runformat import Results, RunMeta, SampleRow, check_row_metrics, rows_from_json
+from .secrets import scrub
 
 RUN_JSON = "run.json"
 JOURNAL = "journal.jsonl"
@@ -35,7 +36,8 @@ LOCK = ".lock"
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and an atomic rename."""
+    """Write ``text`` to ``path`` through a temporary file and an atomic rename (secrets scrubbed)."""
+    text = scrub(text)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "w", encoding="utf-8") as fh:
@@ -95,7 +97,7 @@ class RunLock:
         fh.seek(0)
         fh.truncate()
         command = " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))[:200]
-        fh.write(f"pid {os.getpid()} on {socket.gethostname()} since {now()} ({command})\n")
+        fh.write(scrub(f"pid {os.getpid()} on {socket.gethostname()} since {now()} ({command})\n"))
         fh.flush()
         self._fh = fh
 

@@ -103,3 +103,17 @@ def authors_prompt_paths(checkout: str | Path, kinds: Sequence[str] | None = Non
             )
         found[kind] = path
     return found
+
+
+def user_template(kind: str, path: str | Path | None, prompts_from: str | Path | None,
+                  flag: str) -> PromptTemplate | None:
+    """The template of ``kind`` the user chose: ``flag``'s file, else ``--prompts-from``'s, else None.
+
+    An explicit file wins over the checkout, so one template of the authors' can be swapped alone.
+    """
+    if path is not None:
+        return read_template(path, PLACEHOLDERS[kind], flag=flag)
+    if prompts_from is None:
+        return None
+    found = authors_prompt_paths(prompts_from, [kind])[kind]
+    return read_template(found, PLACEHOLDERS[kind], flag=f"{flag} (from --prompts-from {prompts_from})")

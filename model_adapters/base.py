@@ -147,9 +147,11 @@ class ModelSpec:
 def resolve_model_spec(name: str, model_args: dict[str, Any] | None = None) -> ModelSpec:
     """Resolve a model name (an adapter or a preset) plus user args into a :class:`ModelSpec`."""
     from mmlongbench_write.registry import models
+    from mmlongbench_write.secrets import check_args
 
-    target = models.get(name)
     user_args = dict(model_args or {})
+    check_args(f"model args of {name}", user_args)  # a key given here would be recorded: refused
+    target = models.get(name)
     if isinstance(target, Preset):
         args = {**target.model_args, **user_args}
         # a preset may name another preset's backend, e.g. longwriter-v-7b with backend=vllm

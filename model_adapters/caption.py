@@ -1,7 +1,7 @@
 """The caption+LLM setting: a vision model describes each image, a text-only LLM writes from the descriptions.
 
 This is how the paper evaluates text-only LLMs (GLM-4-9B, Mistral-Large, DeepSeek-R1) on an image
-benchmark (DESIGN.md §1): every distinct image is captioned once (by content hash; across requests and
+benchmark (docs/benchmark.md): every distinct image is captioned once (by content hash; across requests and
 calls, and across runs too when the captioner sits behind the response cache), then the writer gets the
 original messages with each image replaced, in place, by its numbered description. Any adapter can be
 either side.

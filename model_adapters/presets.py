@@ -23,7 +23,7 @@ from mmlongbench_write.registry import models
 from .base import Preset
 from .tiny import TINY_MODEL_ALIAS, TINY_MODEL_NAME
 
-#: The paper's VLM generation settings (DESIGN.md §1).
+#: The paper's VLM generation settings (docs/benchmark.md).
 PAPER_GEN_KWARGS: dict[str, Any] = {"temperature": 0.6, "top_p": 0.95, "max_new_tokens": 8192}
 #: Claude 3 Opus allows at most 4096 output tokens; the paper used that.
 CLAUDE_GEN_KWARGS: dict[str, Any] = {**PAPER_GEN_KWARGS, "max_new_tokens": 4096}

@@ -1,4 +1,4 @@
-"""The six MMLongBench-Write tasks (DESIGN.md §1), one registered class per task id.
+"""The six MMLongBench-Write tasks (docs/benchmark.md), one registered class per task id.
 
 Every task sends the sample as one user message: **all images first, in data-set order, then the
 instruction text** — the layout of the Qwen2.5-VL / LongWriter-V chat examples, which the authors'
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from mmlongbench_write.data.validation import task_declared
 from mmlongbench_write.registry import register_task
-from mmlongbench_write.schema import TASK_CATEGORIES, GenerationConfig, ImagePart, Message, Request, Sample
+from mmlongbench_write.schema import GenerationConfig, ImagePart, Message, Request, Sample
 
 from .base import Task
 
@@ -39,42 +39,42 @@ class MMLongBenchTask(Task):
 @register_task("ppt_script", "Lecture script read aloud from slide images.")
 class PptScript(MMLongBenchTask):
     name = "ppt_script"
-    category = TASK_CATEGORIES[name]
+    category = "professional"
     description = "a lecture script read aloud from slide images"
 
 
 @register_task("medical_report", "Diagnostic report from medical images such as x-rays.")
 class MedicalReport(MMLongBenchTask):
     name = "medical_report"
-    category = TASK_CATEGORIES[name]
+    category = "professional"
     description = "a diagnostic report from medical images"
 
 
 @register_task("travel_guide", "Multi-day travel guide from photos of places.")
 class TravelGuide(MMLongBenchTask):
     name = "travel_guide"
-    category = TASK_CATEGORIES[name]
+    category = "professional"
     description = "a multi-day travel guide from photos of places"
 
 
 @register_task("story_generation", "Story from a comic strip or image sequence.")
 class StoryGeneration(MMLongBenchTask):
     name = "story_generation"
-    category = TASK_CATEGORIES[name]
+    category = "creative"
     description = "a story from a comic strip or image sequence"
 
 
 @register_task("scenery_copywriting", "Social-media post / copy from scenery photos.")
 class SceneryCopywriting(MMLongBenchTask):
     name = "scenery_copywriting"
-    category = TASK_CATEGORIES[name]
+    category = "creative"
     description = "a social-media post or copy from scenery photos"
 
 
 @register_task("movie_review", "Review from classic movie scenes.")
 class MovieReview(MMLongBenchTask):
     name = "movie_review"
-    category = TASK_CATEGORIES[name]
+    category = "creative"
     description = "a review from classic movie scenes"
 
 

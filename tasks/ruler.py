@@ -1,4 +1,4 @@
-"""LongWrite-V-Ruler: does the model follow the requested length? (DESIGN.md §1)
+"""LongWrite-V-Ruler: does the model follow the requested length? (docs/benchmark.md)
 
 From any base set, each base sample's images are asked for an article of each length in
 {500, 1000, 2000, 4000} ("Write a 2000-word article for these pictures." / "请根据这些图片写一篇2000字的

@@ -21,17 +21,20 @@ from dataclasses import dataclass, field
 from mmlongbench_write import registry
 from mmlongbench_write.data.validation import TASK_GUESSED, task_declared, task_source
 from mmlongbench_write.errors import ConfigError
-from mmlongbench_write.schema import TASK_CATEGORIES, Sample
+from mmlongbench_write.registry import task_category
+from mmlongbench_write.schema import BENCHMARK_TASKS, Sample
 
 from .base import Task
 from .ruler import RulerTask
 
-#: Group names and the task ids they stand for.
-GROUPS: dict[str, tuple[str, ...]] = {
-    "all": tuple(TASK_CATEGORIES),
-    "professional": tuple(t for t, c in TASK_CATEGORIES.items() if c == "professional"),
-    "creative": tuple(t for t, c in TASK_CATEGORIES.items() if c == "creative"),
-}
+
+def task_group(name: str) -> tuple[str, ...]:
+    """The task ids a group name stands for (``all``, or a category of the benchmark's tasks, as each task
+    declares it); any other name stands for itself."""
+    if name == "all":
+        return BENCHMARK_TASKS
+    members = tuple(t for t in BENCHMARK_TASKS if task_category(t) == name)
+    return members or (name,)
 
 
 def _instantiate(name: str, arg: str | None) -> Task:
@@ -57,7 +60,7 @@ def resolve_tasks(spec: str) -> list[Task]:
     for item in items:
         name, sep, arg = item.partition(":")
         name = name.strip().lower()
-        for expanded in GROUPS.get(name, (name,)):
+        for expanded in task_group(name):
             key = (expanded, arg.strip() if sep else None)
             if key not in names:
                 names.append(key)
@@ -95,7 +98,7 @@ def _default_task(sample: Sample, cache: dict[str, Task]) -> Task:
 def _cause(sample: Sample, spec: str, ruler_base: bool) -> str:
     """In words, why no task of ``--tasks spec`` took ``sample``."""
     if sample.task is not None and task_declared(sample):
-        cause = f"of task {sample.task!r}, not in --tasks {spec}"
+        cause = f"of task {sample.task!r}"
     elif task_source(sample) == TASK_GUESSED:
         cause = f"without a task in the data (guessed {sample.task!r}; a guessed task never selects)"
     else:

@@ -12,7 +12,7 @@ from training_helpers import make_png
 from mmlongbench_write.cli import main
 from mmlongbench_write.schema import Generation, Request
 from mmlongbench_write.textstats import word_count
-from mmlongbench_write.training.agentwrite import agentwrite, parse_plan
+from mmlongbench_write.training.agentwrite import agentwrite, failures_path
 
 PLAN = (
     "Paragraph 1 - Main Point: the scene and its colours - Word Count: 300 words\n\n"
@@ -39,13 +39,6 @@ def _writer(request: Request) -> str:
     return f"{row} {section} text " + "word " * 10
 
 
-def test_parse_plan_reads_word_targets() -> None:
-    sections = parse_plan(PLAN)
-    assert [s.target_words for s in sections] == [300, 1200, 500]
-    assert parse_plan("段落1 - 主要内容：开头 - 字数要求：800字") [0].target_words == 800
-    assert len(parse_plan(PLAN, max_sections=2)) == 2
-
-
 def test_sections_see_all_previous_text(tmp_path: Path) -> None:
     writer = FakeJudgeModel(default=_writer)
     report = agentwrite(_inputs(tmp_path), tmp_path / "out.jsonl", writer)
@@ -62,7 +55,8 @@ def test_sections_see_all_previous_text(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     row = next(r for r in rows if r["id"] == "ex0")
     assert len(row["sections"]) == 3  # the outline's section count
-    assert [s["target_words"] for s in row["sections"]] == [300, 1200, 500]
+    assert [s["target"] for s in row["sections"]] == [{"low": n, "high": n} for n in (300, 1200, 500)]
+    assert [s["number"] for s in row["sections"]] == [1, 2, 3] and row["planned_sections"] == 3
     assert row["output"] == "\n\n".join(s["text"] for s in row["sections"])
     assert row["output_words"] == word_count(row["output"])
     assert row["sections"][0]["words"] == word_count(row["sections"][0]["text"])
@@ -87,7 +81,7 @@ def test_resume_skips_finished_rows_and_retries_failures(tmp_path: Path) -> None
 
 def test_plan_without_sections_fails_the_row(tmp_path: Path) -> None:
     report = agentwrite(_inputs(tmp_path, 1), tmp_path / "out.jsonl", FakeJudgeModel(default="no outline here"))
-    assert report.written == 0 and "no sections" in report.failed["ex0"]
+    assert report.written == 0 and "no numbered sections" in report.failed["ex0"]
 
 
 def test_cli_with_scripted_writer_resumes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -100,3 +94,71 @@ def test_cli_with_scripted_writer_resumes(tmp_path: Path, capsys: pytest.Capture
     main(args)
     assert "0 rows written, 2 already done" in capsys.readouterr().out
     assert len(out.read_text().splitlines()) == 2
+
+
+# an outline in the shape the authors' planner template asks for: each header followed by detail lines
+BLOCKS = [
+    "Section 1 - Main Point: The harbour at dawn - Word Count: [200-1000 words]\n"
+    "- The fishing boats in the picture and the low light on the water\n"
+    "- The crane on the left",
+    "Section 2 - Main Point: The market street\n"
+    "  Details: the stalls, the crowd, the sign that reads \"Fresh fish\"\n"
+    "  Word Count: 400 words",
+    "Section 3 - Main Point: What the day means to the town\n"
+    "  Word Count: 300-500 words",
+]
+OUTLINE = "Here is the outline.\n\n" + "\n\n".join(BLOCKS)
+
+
+def test_each_writer_call_gets_its_whole_section_block(tmp_path: Path) -> None:
+    def writer_reply(request: Request) -> str:
+        return OUTLINE if request.id.endswith("/plan") else f"text of {request.id}"
+
+    writer = FakeJudgeModel(default=writer_reply)
+    report = agentwrite(_inputs(tmp_path, 1), tmp_path / "out.jsonl", writer)
+    assert report.written == 1 and not report.failed
+    calls = [r for r in writer.requests if "/section" in r.id]
+    assert len(calls) == 3
+    for block, call in zip(BLOCKS, calls, strict=True):
+        prompt = call.messages[0].text
+        assert prompt.count(OUTLINE) == 1  # $PLAN$: the planner's whole reply
+        step = prompt.replace(OUTLINE, "", 1)  # what is left holds $STEP$: this section, header and details
+        assert step.count(block) == 1 and not any(other in step for other in BLOCKS if other is not block)
+    row = json.loads((tmp_path / "out.jsonl").read_text())
+    assert [s["outline"] for s in row["sections"]] == BLOCKS
+    assert [s["target"] for s in row["sections"]] == [{"low": 200, "high": 1000}, {"low": 400, "high": 400},
+                                                      {"low": 300, "high": 500}]
+
+
+def test_an_unreadable_plan_is_a_recorded_failure_with_the_reply(tmp_path: Path) -> None:
+    reply = "I'd be glad to help! The pictures show a harbour at dawn.\n\nShall I write about it?"
+    out = tmp_path / "out.jsonl"
+    report = agentwrite(_inputs(tmp_path, 2), out, FakeJudgeModel(
+        default=lambda r: reply if r.id == "ex1/plan" else _writer(r)))
+    assert report.written == 1 and list(report.failed) == ["ex1"]
+    assert report.failures_path == failures_path(out) == tmp_path / "out.failures.jsonl"
+    assert "out.failures.jsonl" in report.summary()
+    [record] = [json.loads(line) for line in failures_path(out).read_text().splitlines()]
+    assert record["id"] == "ex1" and record["stage"] == "plan" and record["plan"] == reply
+    assert "no numbered sections" in record["error"] and record["sections"] == []
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["ex0"]  # not silently written
+    again = agentwrite(_inputs(tmp_path, 2), out, FakeJudgeModel(default=_writer))  # retried on the next run
+    assert again.written == 1 and again.already_done == 1 and not again.failed
+
+
+def test_a_failed_section_keeps_the_sections_written(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    agentwrite(_inputs(tmp_path, 1), out, FakeJudgeModel(
+        default=lambda r: Generation.failure(r.id, "HTTP 500") if r.id == "ex0/section3" else _writer(r)))
+    [record] = [json.loads(line) for line in failures_path(out).read_text().splitlines()]
+    assert record["stage"] == "section 3" and "HTTP 500" in record["error"] and record["plan"] == PLAN
+    assert [s["text"] for s in record["sections"]] == [f"ex0 section{k} text " + "word " * 9 + "word"
+                                                       for k in (1, 2)]
+    assert not out.read_text()
+
+
+def test_sections_past_max_sections_are_counted(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    agentwrite(_inputs(tmp_path, 1), out, FakeJudgeModel(default=_writer), max_sections=2)
+    row = json.loads(out.read_text())
+    assert len(row["sections"]) == 2 and row["planned_sections"] == 3

@@ -172,10 +172,11 @@ def test_response_cache_answers_before_anything_is_submitted(tmp_path: Path,
         code, _out, err = run_cli(args, capsys)
         assert code == 0, err
         again = [a if a != "b" else "second" for a in args]  # another run, same requests: the cache answers
-        code, out, err = run_cli(again, capsys)
+        code, _out, err = run_cli(again, capsys)
         assert code == 0, err
     assert len(server.created()) == 1 and server.live == []
-    assert "(6 from cache)" in out
+    results = json.loads((tmp_path / "runs" / "second" / "results.json").read_text())
+    assert results["n_cached"] == 6 and results["n_samples"] == 6
 
 
 @pytest.mark.parametrize("forgotten", [False, True], ids=["pending", "gone-at-provider"])

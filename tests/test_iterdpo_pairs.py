@@ -105,3 +105,41 @@ def test_cli_writes_pairs_and_reports(tmp_path: Path, capsys: pytest.CaptureFixt
     main(["data", "iterdpo-pairs", "--revisions", str(root), "--output", str(share), "--sharegpt"])
     first = _rows(share)[0]
     assert first["conversations"][0]["value"].count("<image>") == len(first["images"])
+
+
+def test_documented_flow_keeps_every_pair_wherever_the_file_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mmlongbench_write.training.formats import load_training_rows
+
+    revision_dir(tmp_path)  # tmp_path/revisions
+    monkeypatch.chdir(tmp_path)
+    for output in ("iterdpo.jsonl", "data/pairs/iterdpo.jsonl"):
+        for sharegpt in ([], ["--sharegpt"]):
+            main(["data", "iterdpo-pairs", "--revisions", "revisions", "--output", output, *sharegpt])
+            assert all(Path(image).is_absolute() for row in _rows(Path(output)) for image in row["images"])
+            _, report = load_training_rows([output], "dpo")
+            assert (report.read, report.kept, dict(report.rejected)) == (7, 7, {})
+    monkeypatch.chdir(tmp_path / "revisions")  # the trainer runs from another folder
+    _, report = load_training_rows([tmp_path / "data/pairs/iterdpo.jsonl"], "dpo")
+    assert report.kept == 7
+
+
+def test_a_revision_without_an_original_names_the_page(tmp_path: Path) -> None:
+    root = revision_dir(tmp_path)
+    (root / "bio/cells/scripts/2.txt").unlink()
+    (root / "bio/cells/annotated_scripts").mkdir(exist_ok=True)
+    (root / "bio/cells/annotated_scripts/2.txt").write_text("a revised page two")
+    with pytest.raises(DataError, match=r"page 2 of course 'bio/cells' has a revision but no original"):
+        read_revisions(root)
+
+
+def test_hidden_folders_are_not_courses(tmp_path: Path) -> None:
+    import shutil
+
+    root = revision_dir(tmp_path)
+    shutil.copytree(root / "cs/algorithms", root / ".history/cs/algorithms")
+    shutil.copytree(root / "bio/cells", root / ".mmlw/snapshots/bio/cells")
+    shutil.copytree(root / "bio/cells", root / "bio/.cells-backup")
+    courses = [script.course for script in read_revisions(root)]
+    assert courses == ["bio/cells", "cs/algorithms"]

@@ -61,16 +61,27 @@ def test_pairwise_cli_first_position_bias_is_a_tie(tmp_path: Path, monkeypatch: 
     assert "ties" in result.output
 
 
-def test_pairwise_cli_budget_stops_cleanly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    register_fake_judge(monkeypatch, "gpt-4o-2024-08-06-fake", '{"winner": "B"}')
+def test_pairwise_cli_budget_stops_cleanly_and_the_same_command_resumes(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    requests = register_fake_judge(monkeypatch, "gpt-4o-2024-08-06-fake", '{"winner": "B"}')
     run_a, run_b = make_run(tmp_path, "a", {}), make_run(tmp_path, "b", {})
     out = tmp_path / "pw.json"
-    # fake usage 100 in / 20 out per request at gpt-4o prices = 0.00045 USD; 2 requests per pair
-    result = CliRunner().invoke(app(), ["pairwise", str(run_a), str(run_b), "--judge-model", "gpt-4o-2024-08-06-fake",
-                                        "--concurrency", "2", "--max-cost", "0.004", "--output", str(out)])
-    assert result.exit_code == 0, result.output
+    # fake usage 100 in / 20 out per request at gpt-4o prices = 0.00045 USD; 2 requests per pair; a chunk of 2
+    # pairs may cost at most 4 x 1024 output tokens = $0.041, so the chunk that could pass $0.045 is not sent
+    args = ["pairwise", str(run_a), str(run_b), "--judge-model", "gpt-4o-2024-08-06-fake", "--concurrency", "2",
+            "--cache", "off", "--output", str(out)]
+    result = CliRunner().invoke(app(), [*args, "--max-cost", "0.045"])
+    assert result.exit_code == 3, result.output
     data = json.loads(out.read_text())
-    assert 0 < data["n"] < 12 and "stopped" in data and data["cost"]["spent_usd"] <= 0.004
+    assert 0 < data["n"] < 12 and "stopped" in data and data["cost"]["spent_usd"] <= 0.045
+    first_session = len(requests)
+    assert first_session == 2 * data["n"]
+    again = CliRunner().invoke(app(), [*args, "--max-cost", "1"])
+    assert again.exit_code == 0, again.output
+    data = json.loads(out.read_text())
+    assert data["n"] == 12 and "stopped" not in data
+    assert len(requests) - first_session == 2 * (12 - first_session // 2)  # journalled verdicts are not asked again
+    assert (tmp_path / "pw.json.journal.jsonl").is_file()
 
 
 def test_judge_agreement_cli_reports_shift(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -90,12 +101,32 @@ def test_judge_agreement_cli_reports_shift(tmp_path: Path, monkeypatch: pytest.M
     assert "Reading Experience" in result.output and data["judges"]["b"]["model"] == "judge-b"
 
 
+def test_judge_agreement_resumes_from_its_journal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second identical call asks neither judge again: every verdict comes from the journal beside the result."""
+    requests_a = register_fake_judge(monkeypatch, "judge-a", scores_from_response(0))
+    requests_b = register_fake_judge(monkeypatch, "judge-b", scores_from_response(1))
+    from mmlongbench_write.comparisons import JudgeChoice, judge_agreement
+    from mmlongbench_write.config import JudgingConfig, RuntimeConfig
+    from mmlongbench_write.data import load_samples
+
+    ids = [s.id for s in load_samples("mini").samples]
+    run = make_run(tmp_path, "r", {sid: f"quality {1 + i % 4}" for i, sid in enumerate(ids)})
+    choices = (JudgeChoice("judge-a"), JudgeChoice("judge-b"))
+    runtime = RuntimeConfig(cache="off")
+    first = judge_agreement(run, choices, JudgingConfig(), runtime, output=tmp_path / "agree")
+    asked = (len(requests_a), len(requests_b))
+    assert asked == (12, 12) and first.reused == 0 and first.path == tmp_path / "agree" / "judge-agreement-r.json"
+    second = judge_agreement(run, choices, JudgingConfig(), runtime, output=tmp_path / "agree")
+    assert (len(requests_a), len(requests_b)) == asked and second.reused == 24
+    assert second.result["dimensions"] == first.result["dimensions"]
+
+
 def test_judge_agreement_against_stored_scores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     register_fake_judge(monkeypatch, "judge-a", scores_from_response(0))
-    run = make_run(tmp_path, "r", {}, stored=4)
-    monkeypatch.setattr(judging, "judged_rows", lambda r, limit=None: [
-        {**row, "response": "quality 4"} for row in r.samples])
-    result = CliRunner().invoke(app(), ["judge-agreement", str(run), "--judges", "stored,judge-a"])
+    from mmlongbench_write.data import load_samples
+
+    run = make_run(tmp_path, "r", {s.id: "quality 4" for s in load_samples("mini").samples}, stored=4)
+    result = CliRunner().invoke(app(), ["judge-agreement", str(run), "--judges", "stored,judge-a", "-o", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "judge agreement on 12 responses" in result.output and "+0.00" in result.output
 

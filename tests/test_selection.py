@@ -91,8 +91,8 @@ def test_tasks_filter_is_announced_with_count_reason_and_ids(
     code, _, err = run_cli(["eval", "--model", "scripted", "--data", str(data), "--tasks", "professional",
                             "--output", str(tmp_path / "runs"), "--cache", "off"], capsys)
     assert code == 0, err
-    assert ("left out 4 samples by --tasks professional: 1 of task 'movie_review', not in --tasks professional, "
-            "2 of task 'my_task', not in --tasks professional, 1 without a task in the data") in err
+    assert ("left out 4 samples by --tasks professional: 1 of task 'movie_review', "
+            "2 of task 'my_task', 1 without a task in the data") in err
     run = load_run(next((tmp_path / "runs").iterdir()))
     assert [r["id"] for r in run.samples] == ["b0"]
     excluded = run.run["dataset"]["excluded"]["tasks"]

@@ -7,7 +7,7 @@ import pytest
 from mmlongbench_write import registry
 from mmlongbench_write.data import load_samples
 from mmlongbench_write.errors import ConfigError, PluginNotFound
-from mmlongbench_write.schema import TASK_CATEGORIES, GenerationConfig, ImagePart, ImageRef, Sample, TextPart
+from mmlongbench_write.schema import BENCHMARK_TASKS, GenerationConfig, ImagePart, ImageRef, Sample, TextPart
 from mmlongbench_write.tasks.custom import CustomTask
 from mmlongbench_write.tasks.ruler import RULER_LENGTHS, RulerTask, ruler_prompt
 from mmlongbench_write.tasks.selection import resolve_tasks, select_all
@@ -23,19 +23,21 @@ def names(spec: str) -> list[str]:
 
 
 def test_groups_and_lists() -> None:
-    assert names("all") == list(TASK_CATEGORIES)
+    assert names("all") == list(BENCHMARK_TASKS)
     assert names("professional") == ["ppt_script", "medical_report", "travel_guide"]
     assert names("creative") == ["story_generation", "scenery_copywriting", "movie_review"]
     assert names("movie_review, ppt_script") == ["movie_review", "ppt_script"]
     assert names("ppt_script,professional,ruler") == ["ppt_script", "medical_report", "travel_guide", "ruler"]
     assert names("custom") == ["custom"]
-    assert names("ALL") == list(TASK_CATEGORIES)
+    assert names("ALL") == list(BENCHMARK_TASKS)
 
 
 def test_registry_lists_tasks_with_categories() -> None:
-    assert {"ruler", "custom", *TASK_CATEGORIES} <= set(registry.tasks.names())
+    paper = {"ppt_script": "professional", "medical_report": "professional", "travel_guide": "professional",
+             "story_generation": "creative", "scenery_copywriting": "creative", "movie_review": "creative"}
+    assert {"ruler", "custom", *paper} <= set(registry.tasks.names())
     for task in resolve_tasks("all"):
-        assert task.category == TASK_CATEGORIES[task.name]
+        assert task.category == paper[task.name]
         assert registry.tasks.entry(task.name).description
 
 
@@ -150,3 +152,23 @@ def test_select_all_pairs_and_dedupes(mini_samples: list[Sample]) -> None:
     assert len(pairs) == 12 and all(task.name == sample.task for task, sample in pairs)
     pairs = select_all(resolve_tasks("professional,ruler"), mini_samples)
     assert len(pairs) == 6 + 32
+
+
+def test_a_plugin_task_reports_under_the_category_it_declares() -> None:
+    """A sample's category comes from its task's class, so a registered plugin task brings its own."""
+    from mmlongbench_write.registry import register_task, task_category, tasks
+
+    class PoetryTask(CustomTask):
+        name = "poetry_from_paintings"
+        category = "creative"
+
+    register_task("poetry_from_paintings", "Poems about paintings.")(PoetryTask)
+    try:
+        task_category.cache_clear()
+        sample = Sample(id="p1", instruction="Write a 300-word poem.", images=(), required_length=300,
+                        task="poetry_from_paintings")
+        assert sample.category == "creative"
+        assert Sample(id="p2", instruction="x", images=(), required_length=3, task="my_label").category == "custom"
+    finally:
+        tasks._entries.pop("poetry_from_paintings", None)
+        task_category.cache_clear()

@@ -194,7 +194,8 @@ def test_prompts_from_picks_each_template_from_its_place(tmp_path: Path) -> None
 
 
 def test_fingerprint_protocol_and_template_contents(tmp_path: Path) -> None:
-    assert EvalConfig(model="scripted").default_run_id() == "scripted-77b39f2528"  # ids of existing runs hold
+    # pinned: a change here renames every default run (this release did once: --tasks now defaults to the whole data)
+    assert EvalConfig(model="scripted").default_run_id() == "scripted-3859bf89b6"
     base = {"model": "scripted", "mode": "caption-llm", "captioner": "scripted"}
     plain = EvalConfig(**base).generation_fingerprint()
     authors = EvalConfig(**base, protocol="authors", prompts_from=str(CHECKOUT)).generation_fingerprint()

@@ -1,4 +1,4 @@
-"""Word count and S_l against the reference definitions of DESIGN.md §1."""
+"""Word count and S_l against the reference definitions of docs/benchmark.md."""
 
 from __future__ import annotations
 

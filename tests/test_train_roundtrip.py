@@ -16,6 +16,7 @@ from mmlongbench_write.cli import main
 from mmlongbench_write.training.launch import (
     ACCELERATE_CONFIGS,
     LAUNCHED_ENV,
+    Nodes,
     launch_command,
     materialize_config,
     needs_launch,
@@ -26,7 +27,7 @@ from mmlongbench_write.training.metrics import read_metrics
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-MMLW = ROOT / ".venv" / "bin" / "mmlw"
+MMLW = [sys.executable, "-m", "mmlongbench_write"]
 CPU_FLAGS = ["--lr", "1e-3", "--batch-size", "2", "--no-bf16", "--cpu", "--warmup-ratio", "0",
              "--max-length", "2048"]
 
@@ -44,7 +45,7 @@ def test_trained_checkpoint_evaluates_with_mmlw_eval(tmp_path: Path, tiny_model_
           str(out), "--max-steps", "2", *CPU_FLAGS])
     runs = tmp_path / "runs"
     result = subprocess.run(
-        [str(MMLW), "eval", "--model", "hf", "--model-args", f"pretrained={out}", "--data", "mini", "--limit", "2",
+        [*MMLW, "eval", "--model", "hf", "--model-args", f"pretrained={out}", "--data", "mini", "--limit", "2",
          "--judge", "length", "--gen-kwargs", "max_new_tokens=8,min_new_tokens=4", "--output", str(runs)],
         capture_output=True, text=True, env=_env(tmp_path), timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -91,7 +92,7 @@ def test_two_process_dpo_with_torchrun(tmp_path: Path, tiny_model_dir: Path) -> 
           "--skip-identical"])
     out = tmp_path / "ddp-out"
     result = subprocess.run(
-        [str(MMLW), "train", "dpo", "--model", str(tiny_model_dir), "--iterdpo", str(pairs), "--output", str(out),
+        [*MMLW, "train", "dpo", "--model", str(tiny_model_dir), "--iterdpo", str(pairs), "--output", str(out),
          "--max-steps", "2", "--nproc", "2", "--batch-size", "1", *CPU_FLAGS[2:]],
         capture_output=True, text=True, env=_env(tmp_path), timeout=400)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -108,3 +109,59 @@ def test_module_entry_requires_a_settings_file() -> None:
     result = subprocess.run([sys.executable, "-m", "mmlongbench_write.training.launch"], capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 2 and "usage" in result.stderr
+
+
+def test_any_accelerate_config_path_and_per_node_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # a user's own config next to its own DeepSpeed JSON (relative path), under a non-ASCII folder
+    mine = tmp_path / "配置"
+    mine.mkdir()
+    (mine / "ds.json").write_text(json.dumps({"zero_optimization": {"stage": 3}, "train_batch_size": "auto"}))
+    (mine / "mine.yaml").write_text(shipped_config("zero3").read_text().replace("zero3.json", "ds.json"))
+    out = tmp_path / "out"
+    main(["train", "sft", "--model", "m", "--data", "d.jsonl", "--output", str(out), "--accelerate-config",
+          str(mine / "mine.yaml"), "--nproc", "4", "--num-machines", "2", "--machine-rank", "1",
+          "--main-process-ip", "10.1.2.3", "--main-process-port", "29555", "--dry-run"])
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":", 1)[0] for line in lines] == ["node 0/2", "node 1/2"]
+    for rank, line in enumerate(lines):
+        assert f"--machine_rank {rank} " in line and "--num_machines 2" in line
+        assert "--num_processes 8" in line  # 4 per node x 2 nodes
+        assert "--main_process_ip 10.1.2.3 --main_process_port 29555" in line
+        assert "--deepspeed_multinode_launcher standard" in line
+    materialized = yaml.safe_load((out / "accelerate-mine.yaml").read_text())
+    assert materialized["deepspeed_config"]["deepspeed_config_file"] == str(mine / "ds.json")
+    torchrun = launch_command(out / "train_settings.json", nproc=2, accelerate_config=None,
+                              nodes=Nodes.from_flags(3, 2, "10.0.0.9", None))
+    assert "--standalone" not in torchrun
+    assert torchrun[3:15] == ["--nproc_per_node", "2", "--nnodes", "3", "--node_rank", "2", "--master_addr",
+                              "10.0.0.9", "--master_port", "29500", "-m", "mmlongbench_write.training.launch"]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_two_machines_meet_at_the_rendezvous(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """Two `mmlw train` commands, machine ranks 0 and 1 on 127.0.0.1, train one DDP job together."""
+    data = sft_file(tmp_path, n=4)
+    out = tmp_path / "two-nodes"
+    port = str(_free_port())
+    procs = [subprocess.Popen(
+        [str(MMLW), "train", "sft", "--model", str(tiny_model_dir), "--data", str(data), "--output", str(out),
+         "--max-steps", "2", "--batch-size", "1", "--nproc", "1", "--num-machines", "2", "--machine-rank", str(rank),
+         "--main-process-ip", "127.0.0.1", "--main-process-port", port, *CPU_FLAGS[4:]],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(tmp_path)) for rank in (0, 1)]
+    logs = [p.communicate(timeout=600) for p in procs]
+    for proc, (_stdout, stderr) in zip(procs, logs, strict=True):
+        assert proc.returncode == 0, stderr[-3000:]
+    everything = "".join(a + b for a, b in logs)
+    assert "node 0/2:" in logs[0][0] and "<- this node" in logs[1][0]
+    assert "rank 0/2" in everything and "rank 1/2" in everything
+    assert [m["step"] for m in read_metrics(out)] == [1, 2]
+    assert json.loads((out / "engine_report.json").read_text())["backend"] == "ddp"
+    # find_unused_parameters is off with the vision tower frozen: no per-step search (nor its warning)
+    assert "find_unused_parameters=True" not in everything

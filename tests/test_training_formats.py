@@ -29,7 +29,7 @@ def test_project_and_sharegpt_rows_agree(tmp_path: Path) -> None:
     assert p_rep.kept == s_rep.kept == 1
     assert p_rows == s_rows
     row = p_rows[0]
-    assert row["images"] == [str(tmp_path / "a.png"), str(tmp_path / "b.png")]
+    assert row["images"] == [{"bytes": None, "path": str(tmp_path / n)} for n in ("a.png", "b.png")]
     assert [part["type"] for part in row["prompt"][0]["content"]] == ["image", "image", "text"]
     assert row["completion"] == [{"role": "assistant", "content": [{"type": "text", "text": "Two squares."}]}]
 

@@ -2,7 +2,8 @@
 
 The courses are the ones the studio shows (``<major>/<course>``, hidden folders skipped, nothing leading
 out of ROOT), each read by ``iterdpo.read_course_dir`` as ``mmlw data iterdpo-pairs`` reads it. Image paths
-in the pairs are absolute, so ``mmlw train dpo`` finds them from any folder.
+in the pairs are absolute (``iterdpo.write_pairs``, as ``mmlw data iterdpo-pairs`` writes them), so
+``mmlw train dpo`` finds them from any folder.
 """
 
 from __future__ import annotations
@@ -24,8 +25,7 @@ def export_pairs(root: str | Path, output: Path, *, skip_identical: bool = True,
 
     Refuses (one line) a tree with no revised page, rather than writing pairs that teach nothing.
     """
-    from mmlongbench_write.runstore import write_jsonl
-    from mmlongbench_write.training.iterdpo import IterDPOReport, iterdpo_pairs, read_course_dir
+    from mmlongbench_write.training.iterdpo import IterDPOReport, iterdpo_pairs, read_course_dir, write_pairs
 
     tree = Tree(root)
     courses = tree.courses()
@@ -36,6 +36,5 @@ def export_pairs(root: str | Path, output: Path, *, skip_identical: bool = True,
     pairs = list(iterdpo_pairs(scripts, instruction=instruction, skip_identical=skip_identical, report=report))
     if report.revised_pages == 0:
         raise MMLWError(f"{root}: no page is revised yet, so there is nothing to learn from; nothing written")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    write_jsonl(output, pairs)
+    write_pairs(output, pairs)
     return report

@@ -41,6 +41,9 @@ def build_app() -> typer.Typer:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: runs the app, printing user errors as one line (exit 2) instead of a traceback."""
+    from mmlongbench_write.secrets import install_console_scrubber
+
+    install_console_scrubber()  # API keys in use are masked in everything printed or logged
     app = build_app()
     try:
         # outside standalone mode click returns (instead of raising) the code of a typer.Exit

@@ -9,17 +9,10 @@ import typer
 
 from mmlongbench_write.specs import parse_kv
 
+from . import options as opt
+
 _RUN = "Run"
-_JUDGE = "Judging"
-_SPEED = "Speed, caching and budget"
-_PROMPTS = "Templates and protocol"
-
-
-def _judge_list(value: str | None) -> list[str] | None:
-    if value is None:
-        return None
-    names = [v.strip() for v in value.split(",") if v.strip()]
-    return [] if names == ["none"] else names
+_PROMPTS = opt.PROMPTS_PANEL
 
 
 def register(app: typer.Typer) -> None:
@@ -59,54 +52,33 @@ def register(app: typer.Typer) -> None:
                                   rich_help_panel=_RUN),
         config_file: Path = typer.Option(None, "--config", help="YAML file with the same fields; flags win",
                                          rich_help_panel=_RUN),
-        judge: str = typer.Option(None, "--judge", help="length | quality | length,quality | length-released | "
-                                  "none (default: length, plus quality when --judge-model is set)",
-                                  rich_help_panel=_JUDGE),
-        judge_model: str = typer.Option(None, "--judge-model", help="any model spec, e.g. gpt-4o-2024-08-06 or "
-                                        "openai", rich_help_panel=_JUDGE),
-        judge_model_args: str = typer.Option(None, "--judge-model-args", rich_help_panel=_JUDGE),
-        judge_prompt: str = typer.Option(None, "--judge-prompt", help="template file with $INST$ and $RESPONSE$",
-                                         rich_help_panel=_JUDGE),
-        judge_samples: int = typer.Option(None, "--judge-samples", help="judge each response k times",
-                                          rich_help_panel=_JUDGE),
-        judge_gen_kwargs: str = typer.Option(None, "--judge-gen-kwargs", help="judge sampling, default "
-                                             "temperature=0.5,max_new_tokens=1024", rich_help_panel=_JUDGE),
-        judge_max_attempts: int = typer.Option(None, "--judge-max-attempts", help="tries per invalid judge reply "
-                                               "(default 3; 5 under --protocol authors)", rich_help_panel=_JUDGE),
-        protocol: str = typer.Option(None, "--protocol", help="mmlw (default) | authors: part order, captions "
-                                     "as a list, 5 judge attempts, aggregation as the authors' scripts do",
-                                     rich_help_panel=_PROMPTS),
-        prompts_from: str = typer.Option(None, "--prompts-from", help="a checkout of THU-KEG/LongWriter-V: judge, "
-                                         "caption and writer templates from eval/prompts/ there",
-                                         rich_help_panel=_PROMPTS),
+        judge: opt.Judge = None,
+        judge_model: opt.JudgeModel = None,
+        judge_model_args: opt.JudgeModelArgs = None,
+        judge_prompt: opt.JudgePrompt = None,
+        judge_samples: opt.JudgeSamples = None,
+        judge_gen_kwargs: opt.JudgeGenKwargs = None,
+        judge_max_attempts: opt.JudgeMaxAttempts = None,
+        protocol: opt.Protocol = None,
+        prompts_from: opt.PromptsFrom = None,
         caption_prompt: str = typer.Option(None, "--caption-prompt", help="caption-llm: the captioner's prompt "
                                            "file", rich_help_panel=_PROMPTS),
         writer_prompt: str = typer.Option(None, "--writer-prompt", help="caption-llm: writer template file with "
                                           "$QUESTION$ and $CAPTIONS$", rich_help_panel=_PROMPTS),
-        concurrency: int = typer.Option(None, "--concurrency", help="API requests in flight (default 8)",
-                                        rich_help_panel=_SPEED),
+        concurrency: opt.Concurrency = None,
         batch_size: int = typer.Option(None, "--batch-size", help="local batch size (default 8)",
-                                       rich_help_panel=_SPEED),
-        rpm: float = typer.Option(None, "--rpm", help="requests per minute limit", rich_help_panel=_SPEED),
-        tpm: float = typer.Option(None, "--tpm", help="tokens per minute limit", rich_help_panel=_SPEED),
-        max_retries: int = typer.Option(None, "--max-retries", rich_help_panel=_SPEED),
-        timeout: float = typer.Option(None, "--timeout", help="seconds per API request", rich_help_panel=_SPEED),
-        cache: str = typer.Option(None, "--cache", help="response cache: off|read|write|readwrite (default)",
-                                  rich_help_panel=_SPEED),
-        cache_dir: str = typer.Option(None, "--cache-dir", help="default $MMLW_CACHE_DIR or ~/.cache/mmlw",
-                                      rich_help_panel=_SPEED),
-        max_cost: float = typer.Option(None, "--max-cost", help="stop cleanly before spending more USD",
-                                       rich_help_panel=_SPEED),
-        prices: str = typer.Option(None, "--prices", help="price table file overriding the built-in one",
-                                   rich_help_panel=_SPEED),
-        batch: bool = typer.Option(None, "--batch/--no-batch", help="OpenAI/Anthropic requests (generation, "
-                                   "captions, judging) through the providers' batch APIs at batch prices: hours, not "
-                                   "minutes (docs/batch.md)", rich_help_panel=_SPEED),
-        batch_fallback: str = typer.Option(None, "--batch-fallback", help="failed or expired batch items: "
-                                           "batch (retry in a later batch, default) | live",
-                                           rich_help_panel=_SPEED),
-        batch_poll_s: float = typer.Option(None, "--batch-poll-s", help="seconds between batch status polls "
-                                           "(default 30)", rich_help_panel=_SPEED),
+                                       rich_help_panel=opt.SPEED_PANEL),
+        rpm: float = typer.Option(None, "--rpm", help="requests per minute limit", rich_help_panel=opt.SPEED_PANEL),
+        tpm: float = typer.Option(None, "--tpm", help="tokens per minute limit", rich_help_panel=opt.SPEED_PANEL),
+        max_retries: opt.MaxRetries = None,
+        timeout: opt.Timeout = None,
+        cache: opt.Cache = None,
+        cache_dir: opt.CacheDir = None,
+        max_cost: opt.MaxCost = None,
+        prices: opt.Prices = None,
+        batch: opt.Batch = None,
+        batch_fallback: opt.BatchFallback = None,
+        batch_poll_s: opt.BatchPoll = None,
     ) -> None:
         """Generate with a model, judge the outputs and store a resumable run."""
         from mmlongbench_write.config import EvalConfig
@@ -117,18 +89,18 @@ def register(app: typer.Typer) -> None:
             "model": model, "model_args": parse_kv(model_args, flag="--model-args"),
             "gen_kwargs": parse_kv(gen_kwargs, flag="--gen-kwargs"), "tasks": tasks, "data": data,
             "data_columns": parse_kv(data_columns, flag="--data-columns", convert=False), "limit": limit,
-            "seed": seed, "shard": shard, "mode": mode, "captioner": captioner,
+            "shard": shard, "mode": mode, "captioner": captioner,
             "captioner_args": parse_kv(captioner_args, flag="--captioner-args"), "skip_invalid": skip_invalid,
-            "output": output, "run_id": run_id, "label": label, "stage": stage, "judges": _judge_list(judge),
-            "judge_model": judge_model, "judge_model_args": parse_kv(judge_model_args, flag="--judge-model-args"),
-            "judge_prompt": judge_prompt, "judge_samples": judge_samples,
-            "judge_gen_kwargs": parse_kv(judge_gen_kwargs, flag="--judge-gen-kwargs"),
-            "judge_max_attempts": judge_max_attempts, "protocol": protocol, "prompts_from": prompts_from,
-            "caption_prompt": caption_prompt, "writer_prompt": writer_prompt, "concurrency": concurrency,
+            "output": output, "run_id": run_id, "label": label, "stage": stage,
+            "caption_prompt": caption_prompt, "writer_prompt": writer_prompt,
             "batch_size": batch_size, "requests_per_minute": rpm, "tokens_per_minute": tpm,
-            "max_retries": max_retries, "timeout_s": timeout, "cache": cache, "cache_dir": cache_dir,
-            "max_cost": max_cost, "prices": prices, "batch": batch, "batch_fallback": batch_fallback,
-            "batch_poll_s": batch_poll_s,
+            **opt.judging_fields(judge=judge, judge_model=judge_model, judge_model_args=judge_model_args,
+                                 judge_prompt=judge_prompt, judge_samples=judge_samples,
+                                 judge_gen_kwargs=judge_gen_kwargs, judge_max_attempts=judge_max_attempts,
+                                 protocol=protocol, prompts_from=prompts_from, seed=seed),
+            **opt.runtime_fields(concurrency=concurrency, max_retries=max_retries, timeout=timeout, cache=cache,
+                                 cache_dir=cache_dir, max_cost=max_cost, prices=prices, batch=batch,
+                                 batch_fallback=batch_fallback, batch_poll_s=batch_poll_s),
         }
         given = {k: v for k, v in fields.items() if v is not None and v != {}}
         if config_file is not None:
@@ -144,31 +116,31 @@ def register(app: typer.Typer) -> None:
     def score_command(
         target: Path = typer.Argument(..., help="a run directory, or a predictions jsonl with id, question, L "
                                       "and prediction"),
-        judge: str = typer.Option(None, "--judge", help="length | quality | length,quality | length-released"),
-        judge_model: str = typer.Option(None, "--judge-model"),
-        judge_model_args: str = typer.Option(None, "--judge-model-args"),
-        judge_prompt: str = typer.Option(None, "--judge-prompt"),
-        judge_samples: int = typer.Option(None, "--judge-samples"),
-        judge_gen_kwargs: str = typer.Option(None, "--judge-gen-kwargs"),
-        judge_max_attempts: int = typer.Option(None, "--judge-max-attempts"),
-        protocol: str = typer.Option(None, "--protocol", help="mmlw | authors, for a predictions file (a run is "
-                                     "judged under its own)"),
-        prompts_from: str = typer.Option(None, "--prompts-from", help="a checkout of THU-KEG/LongWriter-V: the "
-                                         "judge template from eval/prompts/eval_quality.txt there"),
+        judge: opt.Judge = None,
+        judge_model: opt.JudgeModel = None,
+        judge_model_args: opt.JudgeModelArgs = None,
+        judge_prompt: opt.JudgePrompt = None,
+        judge_samples: opt.JudgeSamples = None,
+        judge_gen_kwargs: opt.JudgeGenKwargs = None,
+        judge_max_attempts: opt.JudgeMaxAttempts = None,
+        protocol: opt.Protocol = None,
+        prompts_from: opt.PromptsFrom = None,
         data_columns: str = typer.Option(None, "--data-columns", help="for a predictions file: field=column"),
         output: str = typer.Option(None, "--output", help="runs folder for a predictions file (default runs/)"),
-        concurrency: int = typer.Option(None, "--concurrency"),
-        cache: str = typer.Option(None, "--cache"),
-        cache_dir: str = typer.Option(None, "--cache-dir"),
-        max_cost: float = typer.Option(None, "--max-cost"),
+        concurrency: opt.Concurrency = None,
+        max_retries: opt.MaxRetries = None,
+        timeout: opt.Timeout = None,
+        cache: opt.Cache = None,
+        cache_dir: opt.CacheDir = None,
+        max_cost: opt.MaxCost = None,
+        prices: opt.Prices = None,
         data: str = typer.Option(None, "--data", help="for a predictions file: the data set its ids refer to "
                                  "(e.g. the benchmark), so the judge sees the images"),
         in_place: bool = typer.Option(False, "--in-place", help="re-judge the run directory itself (default: write "
                                       "the re-scored run to a new directory beside it)"),
-        batch: bool = typer.Option(None, "--batch/--no-batch", help="judge requests through the OpenAI/Anthropic "
-                                   "batch APIs at batch prices (docs/batch.md)"),
-        batch_fallback: str = typer.Option(None, "--batch-fallback", help="batch (default) | live"),
-        batch_poll_s: float = typer.Option(None, "--batch-poll-s", help="seconds between batch polls"),
+        batch: opt.Batch = None,
+        batch_fallback: opt.BatchFallback = None,
+        batch_poll_s: opt.BatchPoll = None,
     ) -> None:
         """Judge existing predictions (a run, or another tool's jsonl) without generating anything."""
         from mmlongbench_write.scoring import score
@@ -177,16 +149,16 @@ def register(app: typer.Typer) -> None:
         if prompts_from is not None and judge_prompt is None:  # judging needs only the judge template
             judge_prompt = str(authors_prompt_paths(prompts_from, ["judge"])["judge"])
         overrides = {
-            "judges": _judge_list(judge), "judge_model": judge_model,
-            "judge_model_args": parse_kv(judge_model_args, flag="--judge-model-args") or None,
-            "judge_prompt": judge_prompt, "judge_samples": judge_samples,
-            "judge_gen_kwargs": parse_kv(judge_gen_kwargs, flag="--judge-gen-kwargs") or None,
-            "judge_max_attempts": judge_max_attempts, "protocol": protocol, "concurrency": concurrency,
-            "cache": cache, "cache_dir": cache_dir, "max_cost": max_cost, "batch": batch,
-            "batch_fallback": batch_fallback, "batch_poll_s": batch_poll_s,
+            **opt.judging_fields(judge=judge, judge_model=judge_model, judge_model_args=judge_model_args,
+                                 judge_prompt=judge_prompt, judge_samples=judge_samples,
+                                 judge_gen_kwargs=judge_gen_kwargs, judge_max_attempts=judge_max_attempts,
+                                 protocol=protocol),
+            **opt.runtime_fields(concurrency=concurrency, max_retries=max_retries, timeout=timeout, cache=cache,
+                                 cache_dir=cache_dir, max_cost=max_cost, prices=prices, batch=batch,
+                                 batch_fallback=batch_fallback, batch_poll_s=batch_poll_s),
         }
         columns = parse_kv(data_columns, flag="--data-columns", convert=False)
-        outcome = score(target, {k: v for k, v in overrides.items() if v is not None}, output=output,
+        outcome = score(target, overrides, output=output,
                         columns=columns, data=data, in_place=in_place)
         print_outcome(outcome)
 
@@ -209,7 +181,8 @@ def print_outcome(outcome: Any) -> None:
     console = Console(stderr=False)
     console.print(
         f"[bold]{outcome.run_dir}[/bold]  " + "  ".join(f"{m}={fmt(m)}" for m in metrics) + "  "
-        f"samples={r.get('n_samples')}  generated now={outcome.generated} ({outcome.from_cache} from cache)  "
+        f"samples={r.get('n_samples')}  generated now={outcome.generated - outcome.from_cache}  "
+        f"from cache={outcome.from_cache}  "
         f"reused={outcome.reused}  judged now={outcome.judged}  generation errors={r.get('n_generation_errors')}  "
         f"judge failures={r.get('n_judge_failures')}  truncated={r.get('n_truncated')}  status={outcome.status}",
         highlight=False,

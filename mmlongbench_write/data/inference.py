@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mmlongbench_write.schema import TASK_CATEGORIES
+from mmlongbench_write.schema import BENCHMARK_TASKS
 
 _I = re.IGNORECASE
 
@@ -184,7 +184,7 @@ def normalize_task(value: str) -> str:
     (a user's own task name, reported with category ``custom``).
     """
     key = re.sub(r"[\s\-]+", "_", value.strip().lower())
-    if key in TASK_CATEGORIES or key == "ruler":
+    if key in BENCHMARK_TASKS or key == "ruler":
         return key
     return TASK_ALIASES.get(key, key)
 

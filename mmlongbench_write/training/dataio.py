@@ -8,6 +8,7 @@ from typing import Any
 from mmlongbench_write.errors import DataError
 from mmlongbench_write.kvstore import stable_hash
 from mmlongbench_write.schema import ImageRef
+from mmlongbench_write.secrets import scrub
 
 
 def row_id(row: dict[str, Any]) -> str:
@@ -77,7 +78,7 @@ class RowWriter:
     def append(self, row: dict[str, Any]) -> None:
         import json
 
-        self._fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        self._fh.write(scrub(json.dumps(row, ensure_ascii=False, default=str)) + "\n")
         self._fh.flush()
         self._os.fsync(self._fh.fileno())
 

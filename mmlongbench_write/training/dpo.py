@@ -12,9 +12,16 @@ from .presets import TrainSettings
 from .trainer import common_args, peft_config
 
 
-def build_dpo_trainer(settings: TrainSettings, model: Any, processor: Any, dataset: Any, callbacks: list[Any]) -> Any:
-    from trl import DPOConfig, DPOTrainer
+def dpo_config(settings: TrainSettings) -> Any:
+    """The trainer config; built before the model loads (it registers a ZeRO-3 config with transformers)."""
+    from trl import DPOConfig
 
-    args = DPOConfig(**{"beta": settings.beta, "loss_type": ["sigmoid"], **common_args(settings)})
-    return DPOTrainer(model=model, args=args, train_dataset=dataset, processing_class=processor,
-                      callbacks=callbacks, peft_config=peft_config(settings))
+    return DPOConfig(**{"beta": settings.beta, "loss_type": ["sigmoid"], **common_args(settings)})
+
+
+def build_dpo_trainer(settings: TrainSettings, args: Any, model: Any, processor: Any, dataset: Any,
+                      callbacks: list[Any], eval_dataset: Any = None) -> Any:
+    from trl import DPOTrainer
+
+    return DPOTrainer(model=model, args=args, train_dataset=dataset, eval_dataset=eval_dataset,
+                      processing_class=processor, callbacks=callbacks, peft_config=peft_config(settings))

@@ -1,4 +1,4 @@
-"""IterDPO pairs from human revisions of multi-page scripts (LongWriter-V, DESIGN.md §1).
+"""IterDPO pairs from human revisions of multi-page scripts (LongWriter-V, docs/benchmark.md).
 
 A revised N-page script y_w against the model's original y_l yields N pairs: pair i prefers the revised
 prefix up to page i (with the images of pages 1..i) to the original prefix up to page i. Pages whose
@@ -12,7 +12,10 @@ Inputs:
 * or a jsonl with one course per row: ``{"course": ..., "instruction"?: ..., "pages": [{"image": path,
   "original": text, "revised": text | null}, ...]}`` (pages in order).
 
-Pages are ordered numerically (page 10 after page 9).
+Pages are ordered numerically (page 10 after page 9). Hidden folders (``.mmlw``, ``.history``, any name
+starting with a dot) are not courses. A revision whose page has no original is an error naming the page,
+never dropped. Written pairs hold absolute image paths (:func:`write_pairs`), so the trainer finds the
+images wherever the pairs file is written and whatever folder it runs from.
 """
 
 from __future__ import annotations
@@ -92,6 +95,11 @@ def read_course_dir(course_dir: Path, course: str) -> Script:
     images = _numbered(course_dir / "pngs", IMAGE_SUFFIXES)
     if not originals:
         raise DataError(f"{course_dir / 'scripts'}: no numbered page texts ({{i}}.txt)")
+    orphans = sorted(set(revisions) - set(originals))
+    if orphans:
+        raise DataError(f"{course_dir / 'annotated_scripts' / f'{orphans[0]}.txt'}: page {orphans[0]} of course "
+                        f"{course!r} has a revision but no original ({course_dir / 'scripts' / f'{orphans[0]}.txt'} "
+                        "is missing)")
     pages = []
     for n in sorted(originals):
         if n not in images:
@@ -108,7 +116,8 @@ def read_revision_dir(root: str | Path) -> list[Script]:
     base = Path(root)
     if not base.is_dir():
         raise DataError(f"revisions directory not found: {base}")
-    course_dirs = sorted({p.parent for p in base.rglob("scripts") if p.is_dir()})
+    course_dirs = sorted({p.parent for p in base.rglob("scripts")
+                          if p.is_dir() and not any(part.startswith(".") for part in p.relative_to(base).parts)})
     if not course_dirs:
         raise DataError(f"{base}: no course folders (expected {{major}}/{{course}}/scripts/{{i}}.txt)")
     return [read_course_dir(d, d.relative_to(base).as_posix() or d.name) for d in course_dirs]
@@ -181,3 +190,18 @@ def iterdpo_pairs(
                 "page": i,
             }
         report.per_course[script.course] = kept
+
+
+def absolute_images(pair: dict[str, Any]) -> dict[str, Any]:
+    """``pair`` with every image path made absolute (resolved against the current directory)."""
+    return {**pair, "images": [str(Path(image).expanduser().resolve()) for image in pair.get("images") or []]}
+
+
+def write_pairs(output: Path, pairs: list[dict[str, Any]], *, sharegpt: bool = False) -> None:
+    """Write pairs as jsonl with absolute image paths (``sharegpt``: as LLaMA-Factory rows)."""
+    from mmlongbench_write.runstore import write_jsonl
+    from mmlongbench_write.training.formats import to_sharegpt
+
+    rows = [absolute_images(p) for p in pairs]
+    output.parent.mkdir(parents=True, exist_ok=True)
+    write_jsonl(output, [to_sharegpt(r) for r in rows] if sharegpt else rows)

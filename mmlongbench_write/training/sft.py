@@ -12,9 +12,16 @@ from .presets import TrainSettings
 from .trainer import common_args, peft_config
 
 
-def build_sft_trainer(settings: TrainSettings, model: Any, processor: Any, dataset: Any, callbacks: list[Any]) -> Any:
-    from trl import SFTConfig, SFTTrainer
+def sft_config(settings: TrainSettings) -> Any:
+    """The trainer config; built before the model loads (it registers a ZeRO-3 config with transformers)."""
+    from trl import SFTConfig
 
-    args = SFTConfig(**common_args(settings))
-    return SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=processor,
-                      callbacks=callbacks, peft_config=peft_config(settings))
+    return SFTConfig(**common_args(settings))
+
+
+def build_sft_trainer(settings: TrainSettings, args: Any, model: Any, processor: Any, dataset: Any,
+                      callbacks: list[Any], eval_dataset: Any = None) -> Any:
+    from trl import SFTTrainer
+
+    return SFTTrainer(model=model, args=args, train_dataset=dataset, eval_dataset=eval_dataset,
+                      processing_class=processor, callbacks=callbacks, peft_config=peft_config(settings))

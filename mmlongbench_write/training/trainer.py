@@ -7,13 +7,14 @@ datasets and peft are imported inside the functions.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 from mmlongbench_write.errors import ConfigError, DataError
 
+from .data_report import announce_data_report, count_tokens, filter_by_length  # noqa: F401 - count_tokens re-exported
+from .engine import trainer_precision_args
 from .formats import LoadReport, load_training_rows
 from .presets import TrainSettings, resolve_model_path
 
@@ -39,61 +40,20 @@ def freeze_vision(model: Any) -> int:
     return frozen
 
 
-def load_processor_for(path: str, image_pixels: int | None) -> Any:
-    from mmlongbench_write.model_adapters.tiny import load_processor
+def load_processor_for(path: str, image_pixels: int | None, min_pixels: int | None = None) -> Any:
+    """The processor with the image budget applied at load time (see :mod:`.processor`)."""
+    from .processor import load_processor
 
-    processor = load_processor(path)
-    if image_pixels:
-        ip = processor.image_processor
-        for attr in ("max_pixels",):
-            if hasattr(ip, attr):
-                setattr(ip, attr, image_pixels)
-        size = getattr(ip, "size", None)
-        if isinstance(size, dict) and "longest_edge" in size:
-            ip.size = {**size, "longest_edge": image_pixels}
-    return processor
-
-
-def _render(processor: Any, messages: list[dict[str, Any]]) -> str:
-    return str(processor.apply_chat_template(messages, tokenize=False))
-
-
-def count_tokens(processor: Any, row: dict[str, Any], kind: str) -> int:
-    """Tokens of the longest sequence this row trains on (prompt + the longer answer), image tokens included."""
-    from PIL import Image
-
-    images = []
-    for path in row["images"]:
-        with Image.open(path) as img:
-            images.append(img.convert("RGB"))
-    answers = [row["completion"]] if kind == "sft" else [row["chosen"], row["rejected"]]
-    longest = 0
-    for answer in answers:
-        text = _render(processor, row["prompt"] + answer)
-        enc = processor(text=[text], images=images or None, return_tensors="np")
-        longest = max(longest, int(enc["input_ids"].shape[1]))
-    return longest
-
-
-def filter_by_length(rows: list[dict[str, Any]], processor: Any, max_length: int, kind: str,
-                     report: LoadReport) -> list[dict[str, Any]]:
-    """Drop (and count) rows longer than ``max_length`` tokens: rows are never truncated through images."""
-    kept = []
-    for row in rows:
-        if count_tokens(processor, row, kind) > max_length:
-            report.reject(f"longer than max_length={max_length} tokens")
-            report.kept -= 1
-        else:
-            kept.append(row)
-    return kept
+    return load_processor(path, max_pixels=image_pixels, min_pixels=min_pixels)
 
 
 def build_dataset(settings: TrainSettings, processor: Any) -> tuple[Any, LoadReport]:
-    """The training rows as a ``datasets.Dataset`` whose ``images`` decode lazily from their paths."""
+    """The training rows as a ``datasets.Dataset`` whose ``images`` decode lazily (paths or embedded bytes)."""
     from datasets import Dataset, Image, List
 
     rows, report = load_training_rows(settings.data, settings.kind, image_root=settings.image_root,
-                                      max_images=settings.max_images)
+                                      max_images=settings.max_images, max_samples=settings.max_samples,
+                                      sample_seed=settings.sample_seed)
     rows = filter_by_length(rows, processor, settings.max_length, settings.kind, report)
     if not rows:
         raise DataError(f"no usable training rows in {', '.join(settings.data)}: {report.summary()}")
@@ -102,25 +62,19 @@ def build_dataset(settings: TrainSettings, processor: Any) -> tuple[Any, LoadRep
 
 
 def load_model(settings: TrainSettings, path: str) -> Any:
-    import torch
+    """Load for training; call after the trainer config exists (ZeRO-3 then partitions while loading)."""
     from transformers import AutoModelForImageTextToText
 
-    dtype = torch.bfloat16 if use_bf16(settings) else torch.float32
+    from .engine import load_dtype, settle_precision
+
     try:
-        model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype)
+        model = AutoModelForImageTextToText.from_pretrained(path, dtype=load_dtype(settings))
     except OSError as exc:
         raise ConfigError(f"cannot load model {settings.model!r}: {exc}") from None
     if settings.freeze_vision:
         freeze_vision(model)
+    settle_precision(model, settings)
     return model
-
-
-def use_bf16(settings: TrainSettings) -> bool:
-    if settings.bf16 is not None:
-        return bool(settings.bf16)
-    import torch
-
-    return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
 
 
 def use_cpu(settings: TrainSettings) -> bool:
@@ -151,12 +105,14 @@ def common_args(settings: TrainSettings) -> dict[str, Any]:
         "gradient_accumulation_steps": settings.grad_accum,
         "lr_scheduler_type": settings.lr_scheduler,
         "warmup_steps": settings.warmup_ratio,  # transformers 5: a float in [0, 1) is a ratio of all steps
-        "bf16": use_bf16(settings),
+        **trainer_precision_args(settings),
         "use_cpu": use_cpu(settings),
         "seed": settings.seed,
         "logging_steps": settings.logging_steps,
         "save_strategy": "steps" if settings.save_steps else "no",
-        "report_to": [],
+        "report_to": list(settings.report_to),
+        # frozen vision: every trainable parameter is used, so DDP need not search for unused ones each step
+        "ddp_find_unused_parameters": not settings.freeze_vision,
         "gradient_checkpointing": settings.gradient_checkpointing,
         "max_length": None,  # rows were length-filtered: TRL must never truncate through image tokens
         "remove_unused_columns": False,
@@ -164,27 +120,48 @@ def common_args(settings: TrainSettings) -> dict[str, Any]:
     }
     if settings.save_steps:
         args["save_steps"] = settings.save_steps
+    if settings.save_total_limit:
+        args["save_total_limit"] = settings.save_total_limit
+    if "tensorboard" in settings.report_to:
+        args["logging_dir"] = str(Path(settings.output) / "runs")
+    if settings.eval_split or settings.eval_data:
+        args.update(eval_args(settings))
     args.update(settings.extra)
+    return args
+
+
+def eval_args(settings: TrainSettings) -> dict[str, Any]:
+    """Evaluate on the held-out rows at every save (or every ``eval_steps``) and keep the best checkpoint."""
+    every = settings.eval_steps or settings.save_steps
+    if not every:
+        return {"eval_strategy": "epoch", "per_device_eval_batch_size": settings.batch_size}
+    args: dict[str, Any] = {"eval_strategy": "steps", "eval_steps": every,
+                            "per_device_eval_batch_size": settings.batch_size}
+    if settings.save_steps and every % settings.save_steps == 0:
+        args.update({"load_best_model_at_end": True, "metric_for_best_model": "eval_loss",
+                     "greater_is_better": False})
     return args
 
 
 def save_checkpoint(trainer: Any, processor: Any, settings: TrainSettings, source_path: str,
                     report: LoadReport) -> None:
     """Save model + processor into ``settings.output`` in the hub layout (LoRA: merged, adapter kept aside)."""
+    from .engine import backend, merge_lora, rewrite_in_hub_layout
+
     out = Path(settings.output)
     if settings.lora:
-        trainer.save_model(str(out / "lora-adapter"))
+        trainer.save_model(str(out / "lora-adapter"))  # collective: gathers the adapter under ZeRO-3
+        trainer.accelerator.wait_for_everyone()
         if trainer.is_world_process_zero():
-            merged = trainer.model.merge_and_unload()
-            merged.save_pretrained(str(out))
+            merge_lora(source_path, out / "lora-adapter", out, settings)
     else:
         trainer.save_model(str(out))
+        if backend() == "deepspeed" and trainer.is_world_process_zero():
+            rewrite_in_hub_layout(out)
     if not trainer.is_world_process_zero():
         return
     processor.save_pretrained(str(out))
     _hub_processor_layout(out, Path(source_path))
-    (out / "data_report.json").write_text(json.dumps(
-        {"read": report.read, "kept": report.kept, "rejected": dict(report.rejected)}, indent=2) + "\n")
 
 
 def _hub_processor_layout(out: Path, source: Path) -> None:
@@ -206,27 +183,64 @@ def _hub_processor_layout(out: Path, source: Path) -> None:
 
 
 def run_training(settings: TrainSettings) -> dict[str, Any]:
-    """Train (SFT or DPO) as ``settings`` say; return a summary (rows used, metrics path, output dir)."""
+    """Train (SFT or DPO) as ``settings`` say; return a summary (rows used, metrics path, output dir).
+
+    Order matters: the trainer config is built before the model loads, so a DeepSpeed ZeRO-3 config is in
+    force during ``from_pretrained`` and every rank loads only its partition.
+    """
+    from .engine import check_backend_supported, record_sharding, resume_point, sharding_callback
     from .metrics import metrics_callback
 
     out = Path(settings.output)
     out.mkdir(parents=True, exist_ok=True)
+    checkpoint, resume_step = resume_point(settings)
+    check_backend_supported(settings, use_cpu(settings))
     path = resolve_model_path(settings.model)
-    processor = load_processor_for(path, settings.image_pixels)
+    processor = load_processor_for(path, settings.image_pixels, settings.image_min_pixels)
     dataset, report = build_dataset(settings, processor)
-    model = load_model(settings, path)
-    callbacks = [metrics_callback(out / "metrics.jsonl")]
+    announce_data_report(out, report)  # table + DIR/train_settings.json "data_report", before training
+    train_set, eval_set = split_eval(settings, dataset, processor)
     if settings.kind == "sft":
-        from .sft import build_sft_trainer
-
-        trainer = build_sft_trainer(settings, model, processor, dataset, callbacks)
+        from .sft import build_sft_trainer as build
+        from .sft import sft_config as make_config
     elif settings.kind == "dpo":
-        from .dpo import build_dpo_trainer
-
-        trainer = build_dpo_trainer(settings, model, processor, dataset, callbacks)
+        from .dpo import build_dpo_trainer as build  # type: ignore[assignment]
+        from .dpo import dpo_config as make_config  # type: ignore[assignment]
     else:
         raise ConfigError(f"unknown training kind {settings.kind!r}")
-    trainer.train()
+    args = make_config(settings)
+    _ = args.world_size  # sets up the process group before loading (ZeRO-3's partitioned load is collective)
+    model = load_model(settings, weights_to_resume(settings, checkpoint) or path)
+    record_sharding(model, settings, "load")
+    callbacks = [metrics_callback(out / "metrics.jsonl", resume_step=resume_step), sharding_callback(settings)]
+    trainer = build(settings, args, model, processor, train_set, callbacks, eval_dataset=eval_set)
+    trainer.train(resume_from_checkpoint=checkpoint)
     save_checkpoint(trainer, processor, settings, path, report)
     return {"output": str(out), "rows": report.kept, "data": report.summary(),
-            "metrics": str(out / "metrics.jsonl")}
+            "metrics": str(out / "metrics.jsonl"), "resumed_from": checkpoint}
+
+
+def weights_to_resume(settings: TrainSettings, checkpoint: str | None) -> str | None:
+    """Load a resumed full fine-tune from its checkpoint folder: the trainer's own reload matches the hub's weight
+    names against the model's renamed ones with ``strict=False`` (transformers 5) and silently loads nothing.
+    DeepSpeed restores its engine checkpoint by itself, and LoRA checkpoints hold only the adapter."""
+    from .engine import backend
+
+    if checkpoint is None or settings.lora or backend() == "deepspeed":
+        return None
+    return checkpoint
+
+
+def split_eval(settings: TrainSettings, dataset: Any, processor: Any) -> tuple[Any, Any]:
+    """(train rows, eval rows or None): a seeded share of the rows, or the rows of ``--eval-data``."""
+    if settings.eval_data:
+        from dataclasses import replace
+
+        eval_set, _ = build_dataset(replace(settings, data=list(settings.eval_data)), processor)
+        return dataset, eval_set
+    if settings.eval_split:
+        if len(dataset) < 2:
+            raise DataError(f"--eval-split {settings.eval_split}: {len(dataset)} row cannot be split")
+        parts = dataset.train_test_split(test_size=settings.eval_split, seed=settings.seed)
+        return parts["train"], parts["test"]
+    return dataset, None

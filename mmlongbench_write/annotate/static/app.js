@@ -190,6 +190,7 @@
   }
 
   function updateDiff() {
+    if (!state.page) return;  // a debounced update can fire after leaving the page view
     const parts = MMLWDiff.diff(state.page.original, $("revision").value);
     const view = $("diff");
     view.replaceChildren();
@@ -384,6 +385,7 @@
     const match = location.hash.match(/^#\/page\/([^/]+)\/([^/]+)\/(\d+)$/);
     if (match) await openPage(decodeURIComponent(match[1]), decodeURIComponent(match[2]), Number(match[3]));
     else {
+      clearTimeout(state.diffTimer);
       state.page = null;
       await openCourses();
     }
