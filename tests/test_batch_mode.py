@@ -400,3 +400,25 @@ def test_data_backtranslate_batch_and_rerun_reuses_the_read_batch(
     assert out.read_text(encoding="utf-8") == first
     assert "7 answer(s) reused" in err
     assert (tmp_path / "out" / "bt.jsonl.batches.jsonl").is_file()
+
+
+def test_stopped_while_reading_results_then_rerun_takes_the_rest_from_the_same_batch(tmp_path: Path) -> None:
+    """The consumer goes away after 3 of 8 results (as a kill between journal writes would): the batch stays
+    open in batches.jsonl, and asking again for the 5 not received reads them from that batch."""
+    requests = [Request(f"r{i}", (Message.user(f"Write a {10 + i}-word note."),), GenerationConfig(max_new_tokens=64))
+                for i in range(8)]
+    options = BatchOptions(journal_dir=str(tmp_path), poll_s=0.01)
+    with FakeBatchServer(key=KEY) as server:
+        spec = resolve_model_spec("openai", {"model": "m", "base_url": server.openai_url})
+        with create_model(spec, RuntimeOptions(batch=options, max_retries=1)) as adapter:
+            stream = adapter.generate(requests)
+            received = [next(stream) for _ in range(3)]
+            stream.close()
+        assert [r["event"] for r in read_jsonl(tmp_path / "batches.jsonl")] == ["staged", "created"]
+        done = {g.request_id for g in received}
+        with create_model(spec, RuntimeOptions(batch=options, max_retries=1)) as adapter:
+            rest = list(adapter.generate([r for r in requests if r.id not in done]))
+    assert len(server.created()) == 1, "the rest came from the same batch"
+    assert sorted(g.request_id for g in rest) == sorted(r.id for r in requests if r.id not in done)
+    assert all(g.ok for g in rest)
+    assert [r["event"] for r in read_jsonl(tmp_path / "batches.jsonl")][-1] == "closed"
