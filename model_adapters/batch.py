@@ -441,6 +441,8 @@ class BatchAdapter(ModelAdapter):
                 active.extend(submitted)
                 todo = []
                 yield from refused
+            if not active:  # everything left was refused before submission
+                break
             ended = self._wait(provider, active)
             for batch, state in ended:
                 active.remove(batch)

@@ -422,3 +422,14 @@ def test_stopped_while_reading_results_then_rerun_takes_the_rest_from_the_same_b
     assert sorted(g.request_id for g in rest) == sorted(r.id for r in requests if r.id not in done)
     assert all(g.ok for g in rest)
     assert [r["event"] for r in read_jsonl(tmp_path / "batches.jsonl")][-1] == "closed"
+
+
+def test_only_request_too_large_for_a_batch_fails_alone_without_waiting(tmp_path: Path) -> None:
+    request = Request("big", (Message.user("Write a 10-word note. " + "x" * 5000),), GenerationConfig(max_new_tokens=8))
+    with FakeBatchServer(key=KEY) as server:
+        spec = resolve_model_spec("anthropic", {"model": "m", "base_url": server.anthropic_url})
+        options = BatchOptions(journal_dir=str(tmp_path), poll_s=0.01, max_bytes=2000)
+        with create_model(spec, RuntimeOptions(batch=options)) as adapter:
+            [generation] = list(adapter.generate([request]))
+    assert generation.error is not None and "over the anthropic batch limit" in generation.error
+    assert server.created() == [] and server.live == []
