@@ -179,6 +179,7 @@ def test_response_cache_answers_before_anything_is_submitted(tmp_path: Path,
     assert results["n_cached"] == 6 and results["n_samples"] == 6
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("forgotten", [False, True], ids=["pending", "gone-at-provider"])
 def test_sigkill_with_a_batch_pending_then_rerun_reattaches(tmp_path: Path, forgotten: bool) -> None:
     """kill -9 while the batch is in_progress; the same command collects it and submits nothing again.
@@ -222,6 +223,7 @@ def test_sigkill_with_a_batch_pending_then_rerun_reattaches(tmp_path: Path, forg
         "each sample journalled exactly once"
 
 
+@pytest.mark.slow
 def test_sigkill_inside_the_create_call_then_rerun_finds_the_batch(tmp_path: Path) -> None:
     """Killed after the provider made the batch but before its id came back: only ``staged`` is journalled,
     and the re-run finds the batch at the provider instead of submitting again."""
