@@ -32,7 +32,7 @@ PAPER_GEN_DEFAULTS: dict[str, Any] = {"temperature": 0.6, "top_p": 0.95, "max_ne
 #: :meth:`EvalConfig.prompt_fingerprint`), so moving a file changes nothing and editing one does.
 TEMPLATE_PATH_FIELDS = frozenset({"prompts_from", "caption_prompt", "writer_prompt"})
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True)
 class RuntimeConfig:
     """How a run runs: never changes an output, never fingerprinted."""
 
@@ -57,10 +57,20 @@ class RuntimeConfig:
     batch_poll_s: float = 30.0
 
     def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
         if self.cache not in CACHE_MODES:
             raise ConfigError(f"--cache must be one of {', '.join(CACHE_MODES)}, not {self.cache!r}")
+        if self.stage not in STAGES:
+            raise ConfigError(f"--stage must be one of {', '.join(STAGES)}, not {self.stage!r}")
         if self.concurrency < 1 or self.batch_size < 1:
             raise ConfigError("--concurrency and --batch-size must be at least 1")
+        if self.batch_fallback not in BATCH_FALLBACKS:
+            raise ConfigError(f"--batch-fallback must be one of {', '.join(BATCH_FALLBACKS)}, "
+                              f"not {self.batch_fallback!r}")
+        if not self.batch_poll_s >= 0:
+            raise ConfigError(f"--batch-poll-s must be >= 0, not {self.batch_poll_s}")
 
     @classmethod
     def from_fields(cls, values: dict[str, Any]) -> RuntimeConfig:
@@ -76,23 +86,26 @@ class RuntimeConfig:
                               max_retries=self.max_retries, timeout_s=self.timeout_s)
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True)
 class JudgingConfig:
     """How verdicts are made. ``protocol``, ``prompts_from`` and ``seed`` are shared with the outputs (they
     shape generations too); the other fields change only the verdicts."""
 
-    judges: tuple[str, ...] | None = None  # None: length, plus quality when a judge model is given
+    judges: list[str] | None = None  # None: length, plus quality when a judge model is given
     judge_model: str | None = None
     judge_model_args: dict[str, Any] = field(default_factory=dict)
     judge_prompt: str | None = None
     judge_samples: int = 1
     judge_gen_kwargs: dict[str, Any] = field(default_factory=dict)
     judge_max_attempts: int | None = None  # None: 3, or 5 under --protocol authors
-    protocol: str = "mmlw"
-    prompts_from: str | None = None
+    protocol: str = "mmlw"  # mmlw | authors (mmlongbench_write.protocol)
+    prompts_from: str | None = None  # a checkout of THU-KEG/LongWriter-V: templates from their places there
     seed: int | None = 0
 
     def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
         from .protocol import check_protocol
 
         check_protocol(self.protocol)
@@ -104,10 +117,7 @@ class JudgingConfig:
     @classmethod
     def from_fields(cls, values: dict[str, Any]) -> JudgingConfig:
         """From config-field values (others ignored), as the commands that only judge build it."""
-        known = {k: v for k, v in values.items() if k in _names(cls)}
-        if known.get("judges") is not None:
-            known["judges"] = tuple(known["judges"])
-        return cls(**known)
+        return cls(**{k: v for k, v in values.items() if k in _names(cls)})
 
     @property
     def judge_names(self) -> list[str]:
@@ -145,15 +155,21 @@ class JudgingConfig:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True)
 class OutputsConfig:
-    """What is evaluated: everything that determines the generations (fingerprinted)."""
+    """What is evaluated: everything that determines the generations (fingerprinted).
+
+    ``protocol`` changes generations (part order; captions in the writer template) and judging (part
+    order, attempts) and names the aggregation rule: fingerprinted. ``caption_prompt`` / ``writer_prompt``
+    change the caption+LLM generations: fingerprinted by content. ``prompts_from`` supplies the judge
+    template (judging only) and, in caption-llm mode, the caption and writer templates (by content).
+    """
 
     model: str
     model_args: dict[str, Any] = field(default_factory=dict)
     gen_kwargs: dict[str, Any] = field(default_factory=dict)
-    tasks: str | None = None
-    data: Any = "mini"
+    tasks: str | None = None  # None: every sample of the data, as it is (tasks label, never filter)
+    data: Any = "mini"  # a path, hub id or "mini"; in the Python API also a Dataset, DataFrame or list of dicts
     data_columns: dict[str, str] = field(default_factory=dict)
     split: str = "train"
     limit: int | None = None
@@ -165,8 +181,8 @@ class OutputsConfig:
     captioner_args: dict[str, Any] = field(default_factory=dict)
     protocol: str = "mmlw"
     prompts_from: str | None = None
-    caption_prompt: str | None = None
-    writer_prompt: str | None = None
+    caption_prompt: str | None = None  # caption-llm: the captioner's prompt file (no placeholders)
+    writer_prompt: str | None = None  # caption-llm: the writer's template file ($QUESTION$, $CAPTIONS$)
 
 
 def _names(cls: type) -> frozenset[str]:
@@ -184,88 +200,24 @@ MODES = ("vlm", "caption-llm")
 BATCH_FALLBACKS = ("batch", "live")
 
 
-@dataclass
-class EvalConfig:
-    """The full description of an evaluation run (recorded in ``run.json``)."""
-
-    model: str
-    model_args: dict[str, Any] = field(default_factory=dict)
-    gen_kwargs: dict[str, Any] = field(default_factory=dict)
-    tasks: str | None = None  # None: every sample of the data, as it is (tasks label, never filter)
-    data: Any = "mini"  # a path, hub id or "mini"; in the Python API also a Dataset, DataFrame or list of dicts
-    data_columns: dict[str, str] = field(default_factory=dict)
-    split: str = "train"
-    limit: int | None = None
-    skip_invalid: bool = False
-    seed: int | None = 0
-    shard: str | None = None
-    mode: str = "vlm"
-    captioner: str | None = None
-    captioner_args: dict[str, Any] = field(default_factory=dict)
-    # judging
-    judges: list[str] | None = None  # None: length, plus quality when a judge model is given
-    judge_model: str | None = None
-    judge_model_args: dict[str, Any] = field(default_factory=dict)
-    judge_prompt: str | None = None
-    judge_samples: int = 1
-    judge_gen_kwargs: dict[str, Any] = field(default_factory=dict)
-    judge_max_attempts: int | None = None  # None: 3, or 5 under --protocol authors
-    # --- templates and protocol (docs/judging.md "Templates and protocol") -------------------------------
-    # protocol changes generations (part order; captions in the writer template) and judging (part order,
-    # attempts) and names the aggregation rule: fingerprinted. caption_prompt / writer_prompt change the
-    # caption+LLM generations: fingerprinted by content. prompts_from supplies the judge template (judging
-    # only) and, in caption-llm mode, the caption and writer templates (fingerprinted by content).
-    protocol: str = "mmlw"  # mmlw | authors (mmlongbench_write.protocol)
-    prompts_from: str | None = None  # a checkout of THU-KEG/LongWriter-V: templates from their places there
-    caption_prompt: str | None = None  # caption-llm: the captioner's prompt file (no placeholders)
-    writer_prompt: str | None = None  # caption-llm: the writer's template file ($QUESTION$, $CAPTIONS$)
-    # runtime
-    output: str = "runs"
-    run_id: str | None = None
-    label: str | None = None
-    stage: str = "all"
-    concurrency: int = 8
-    batch_size: int = 8
-    requests_per_minute: float | None = None
-    tokens_per_minute: float | None = None
-    max_retries: int = 6
-    timeout_s: float = 600.0
-    cache: str = "readwrite"
-    cache_dir: str | None = None
-    max_cost: float | None = None
-    prices: str | None = None
-    rescored_from: str | None = None  # set by `mmlw score`: the run this one re-judges
-    # --batch (docs/batch.md): OpenAI/Anthropic requests through the providers' batch APIs, at batch prices
-    batch: bool = False
-    batch_fallback: str = "batch"  # failed/expired items: retried in a later batch, or "live"
-    batch_poll_s: float = 30.0
+@dataclass(kw_only=True)
+class EvalConfig(OutputsConfig, JudgingConfig, RuntimeConfig):
+    """The full description of an evaluation run (recorded in ``run.json``): the fields of its three parts,
+    as flat keywords (``EvalConfig(model=..., data=..., tasks=..., output=...)``)."""
 
     def __post_init__(self) -> None:
         self.validate()
 
     def validate(self) -> None:
         self._check_secrets()
-        if self.cache not in CACHE_MODES:
-            raise ConfigError(f"--cache must be one of {', '.join(CACHE_MODES)}, not {self.cache!r}")
-        if self.stage not in STAGES:
-            raise ConfigError(f"--stage must be one of {', '.join(STAGES)}, not {self.stage!r}")
+        RuntimeConfig.validate(self)
+        JudgingConfig.validate(self)
         if self.mode not in MODES:
             raise ConfigError(f"--mode must be one of {', '.join(MODES)}, not {self.mode!r}")
         if self.mode == "caption-llm" and not self.captioner:
             raise ConfigError("--mode caption-llm needs --captioner SPEC (e.g. gpt-4o-2024-08-06)")
         if self.limit is not None and self.limit <= 0:
             raise ConfigError(f"--limit must be positive, not {self.limit}")
-        if self.concurrency < 1 or self.batch_size < 1:
-            raise ConfigError("--concurrency and --batch-size must be at least 1")
-        if self.batch_fallback not in BATCH_FALLBACKS:
-            raise ConfigError(f"--batch-fallback must be one of {', '.join(BATCH_FALLBACKS)}, "
-                              f"not {self.batch_fallback!r}")
-        if not self.batch_poll_s >= 0:
-            raise ConfigError(f"--batch-poll-s must be >= 0, not {self.batch_poll_s}")
-        if self.judge_samples < 1:
-            raise ConfigError("--judge-samples must be at least 1")
-        if self.judge_max_attempts is not None and self.judge_max_attempts < 1:
-            raise ConfigError("--judge-max-attempts must be at least 1")
         if self.shard is not None:
             parse_shard(self.shard)
         self._validate_templates()
@@ -284,9 +236,6 @@ class EvalConfig:
 
     # --- templates and protocol ------------------------------------------------------------------------
     def _validate_templates(self) -> None:
-        from .protocol import check_protocol
-
-        check_protocol(self.protocol)
         for flag, value in (("--caption-prompt", self.caption_prompt), ("--writer-prompt", self.writer_prompt)):
             if value is not None and self.mode != "caption-llm":
                 raise ConfigError(f"{flag} applies to --mode caption-llm only (this run is --mode {self.mode})")
@@ -298,7 +247,9 @@ class EvalConfig:
         """The template file of ``kind`` (judge, caption, writer): its own flag, else ``--prompts-from``'s."""
         from .templates import authors_prompt_paths
 
-        explicit = {"judge": self.judge_prompt, "caption": self.caption_prompt, "writer": self.writer_prompt}[kind]
+        if kind == "judge":
+            return self.judge_template_path()
+        explicit = {"caption": self.caption_prompt, "writer": self.writer_prompt}[kind]
         if explicit is not None or self.prompts_from is None:
             return explicit
         return str(authors_prompt_paths(self.prompts_from, [kind])[kind])
@@ -326,16 +277,9 @@ class EvalConfig:
                 d["templates"] = hashes
         return d
 
-    @property
-    def judge_names(self) -> list[str]:
-        return self.judging.judge_names
-
     # --- the typed parts -------------------------------------------------------------------------------
     def _part(self, cls: type[Any]) -> Any:
-        values = {name: getattr(self, name) for name in _names(cls)}
-        if cls is JudgingConfig and values["judges"] is not None:
-            values["judges"] = tuple(values["judges"])
-        return cls(**values)
+        return cls(**{name: getattr(self, name) for name in _names(cls)})
 
     @property
     def outputs(self) -> OutputsConfig:
@@ -356,8 +300,6 @@ class EvalConfig:
         values: dict[str, Any] = {}
         for part in (runtime or RuntimeConfig(), judging or JudgingConfig(), outputs):
             values.update({f.name: getattr(part, f.name) for f in fields(part)})
-        if values.get("judges") is not None:
-            values["judges"] = list(values["judges"])
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:

@@ -8,6 +8,7 @@ then recorded as that request's failure) naming the path that was wrong.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -57,7 +58,7 @@ def count(d: dict[str, Any], key: str, where: str) -> int:
         return 0
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise MalformedResponse(f"{where}.{key} is not a token count: {_show(value)}")
-    if value < 0 or value != int(value) or value > 2**53:
+    if not math.isfinite(value) or value < 0 or value > 2**53 or value != int(value):
         raise MalformedResponse(f"{where}.{key} is not a token count: {_show(value)}")
     return int(value)
 

@@ -230,3 +230,12 @@ def test_valid_streams_read_as_the_reply(kind: str, valid: list[Any]) -> None:
     assert gen.finish_reason == "stop" and gen.model == "m"
     if kind == "openai":
         assert gen.text == "<think>hm</think>\nhi"
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan"), 1e400, 2.5, -1, 2**60])
+def test_a_token_count_that_is_not_a_count_is_malformed(value: float) -> None:
+    """Found by the fuzz test: an infinite count once raised OverflowError instead of MalformedResponse."""
+    from mmlongbench_write.model_adapters.wire import MalformedResponse, count
+
+    with pytest.raises(MalformedResponse, match="is not a token count"):
+        count({"input_tokens": value}, "input_tokens", "usage")

@@ -34,7 +34,7 @@ def test_flat_keywords_and_parts_agree() -> None:
     config = EvalConfig(model="scripted", data="mini", tasks="ppt_script", output="somewhere", judges=["length"],
                         judge_model="gpt-4o-2024-08-06", concurrency=3, cache="off", max_cost=2.5)
     assert config.outputs.tasks == "ppt_script" and config.outputs.model == "scripted"
-    assert config.judging.judges == ("length",) and config.judging.judge_model == "gpt-4o-2024-08-06"
+    assert config.judging.judges == ["length"] and config.judging.judge_model == "gpt-4o-2024-08-06"
     assert config.runtime.output == "somewhere" and config.runtime.concurrency == 3
     assert config.runtime.adapter_options().concurrency == 3
     again = EvalConfig.compose(config.outputs, config.judging, config.runtime)
@@ -55,4 +55,4 @@ def test_parts_validate_on_their_own() -> None:
         RuntimeConfig(cache="sometimes")
     with pytest.raises(ConfigError, match="--judge-samples"):
         JudgingConfig(judge_samples=0)
-    assert JudgingConfig.from_fields({"judges": ["quality"], "concurrency": 4}).judges == ("quality",)
+    assert JudgingConfig.from_fields({"judges": ["quality"], "concurrency": 4}).judges == ["quality"]
