@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ class BatchOptions:
     max_rounds: int = 3
     max_requests: int | None = None
     max_bytes: int | None = None
+    progress: Callable[[str], None] | None = field(default=None, compare=False)  # batch states; None: stderr
 
 
 @dataclass(frozen=True)

@@ -385,7 +385,7 @@ class BatchAdapter(ModelAdapter):
         self.journal = BatchJournal(options.journal_dir, options.journal_name)
         self._factory = provider_factory
         self._provider: BatchProvider | None = None
-        self.say = say
+        self.say = options.progress or say
         self.batches_created: list[str] = []
 
     @property

@@ -435,3 +435,21 @@ def test_only_request_too_large_for_a_batch_fails_alone_without_waiting(tmp_path
             [generation] = list(adapter.generate([request]))
     assert generation.error is not None and "over the anthropic batch limit" in generation.error
     assert server.created() == [] and server.live == []
+
+
+def test_batch_states_go_through_evaluates_progress(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """Library use: batch lines reach ``progress`` (the CLI's stderr, a UI's callback) and nothing else."""
+    from mmlongbench_write.runner import evaluate
+
+    data = write_data(tmp_path / "data", 3)
+    lines: list[str] = []
+    with FakeBatchServer(key=KEY) as server:
+        config = EvalConfig(model="openai", model_args={"model": "m", "base_url": server.openai_url}, data=str(data),
+                            output=str(tmp_path / "runs"), cache="off", batch=True, batch_poll_s=0.01)
+        outcome = evaluate(config, progress=lines.append)
+        assert outcome.status == "complete"
+        silent = evaluate(EvalConfig(**{**config.to_dict(), "data": str(data), "run_id": "quiet"}), progress=None)
+        assert silent.status == "complete"
+    assert any("submitted 3 request(s)" in line for line in lines)
+    assert any(": completed" in line for line in lines)
+    assert "batch" not in capfd.readouterr().err, "a silent evaluate printed batch states"
