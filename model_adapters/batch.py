@@ -645,7 +645,8 @@ def with_batch(adapter: ModelAdapter, options: BatchOptions) -> ModelAdapter:
     """``adapter`` behind its provider's batch API; adapters without one (local models) are returned as is."""
     factory = provider_factory(adapter.adapter_name)
     if factory is None or not hasattr(adapter, "build_params"):
-        _say(f"--batch: {adapter.adapter_name} ({adapter.model_name}) has no batch API; its requests go live")
+        (options.progress or _say)(f"--batch: {adapter.adapter_name} ({adapter.model_name}) has no batch API; "
+                                   "its requests go live")
         return adapter
     return BatchAdapter(adapter, factory, options)
 

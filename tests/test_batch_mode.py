@@ -453,3 +453,11 @@ def test_batch_states_go_through_evaluates_progress(tmp_path: Path, capfd: pytes
     assert any("submitted 3 request(s)" in line for line in lines)
     assert any(": completed" in line for line in lines)
     assert "batch" not in capfd.readouterr().err, "a silent evaluate printed batch states"
+
+
+def test_batch_with_a_local_model_says_so_and_runs_live(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _out, err = run_cli(["eval", "--model", "scripted", "--data", "mini", "--limit", "2", "--output",
+                               str(tmp_path), "--batch", "--cache", "off"], capsys)
+    assert code == 0, err
+    assert "--batch: scripted" in err and "has no batch API; its requests go live" in err
+    assert not list(tmp_path.glob("*/batches.jsonl"))
