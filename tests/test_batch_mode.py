@@ -251,18 +251,24 @@ def test_sigkill_inside_the_create_call_then_rerun_finds_the_batch(tmp_path: Pat
     assert all(r["error"] is None for r in rows(out / "b"))
 
 
-def test_score_batch_judges_through_one_batch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("flag", ["--batch", None, "--no-batch"])
+def test_score_batch_judges_through_one_batch(flag: str | None, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """`mmlw score RUN --batch` judges in one batch; a run made with --batch keeps it unless --no-batch."""
     data = write_data(tmp_path / "data", 8)
     out = tmp_path / "runs"
     with FakeBatchServer(key=KEY, reply=quality_reply) as server:
         code, _o, err = run_cli(eval_args("openai", server, data, out, "--cache", "off"), capsys)
         assert code == 0, err
         code, _o, err = run_cli(["score", str(out / "b"), "--judge", "length,quality", "--judge-model", "anthropic",
-                                 "--judge-model-args", model_args("anthropic", server, "claude-judge"), "--batch",
-                                 "--batch-poll-s", "0.01", "--cache", "off"], capsys)
+                                 "--judge-model-args", model_args("anthropic", server, "claude-judge"),
+                                 *([flag] if flag else []), "--cache", "off"], capsys)
     assert code == 0, err
-    assert [b.provider for b in server.created()] == ["openai", "anthropic"], "generation, then one judge batch"
-    assert len(server.created("anthropic")[0].items) == 8 and server.live == []
+    if flag == "--no-batch":
+        assert [b.provider for b in server.created()] == ["openai"] and len(server.live) == 8
+    else:
+        assert [b.provider for b in server.created()] == ["openai", "anthropic"], "generation, then one judge batch"
+        assert len(server.created("anthropic")[0].items) == 8 and server.live == []
     [rescored] = [p for p in out.iterdir() if p.name.startswith("b-rescored")]
     assert all(r["scores"]["quality"]["value"] is not None for r in rows(rescored))
 
