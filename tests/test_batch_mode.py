@@ -467,3 +467,21 @@ def test_batch_with_a_local_model_says_so_and_runs_live(tmp_path: Path, capsys: 
     assert code == 0, err
     assert "--batch: scripted" in err and "has no batch API; its requests go live" in err
     assert not list(tmp_path.glob("*/batches.jsonl"))
+
+
+def test_batch_prices_are_half_unless_the_price_file_names_them(tmp_path: Path) -> None:
+    from mmlongbench_write.errors import ConfigError
+    from mmlongbench_write.pricing import Price, estimate_cost, load_price_table
+    from mmlongbench_write.schema import Usage
+
+    prices = tmp_path / "prices.json"
+    house = {"input": 4.0, "output": 8.0, "batch_input": 3.0, "batch_output": 5.0}
+    prices.write_text(json.dumps({"house-model": house}))
+    live, batch = load_price_table(str(prices)), load_price_table(str(prices), batch=True)
+    assert batch["house-model"] == Price(3.0, 5.0) and live["house-model"].input == 4.0
+    assert batch["gpt-4o"] == Price(1.25, 5.0), "built-in entries at half the list price"
+    usage = Usage(1_000_000, 1_000_000)
+    assert estimate_cost("claude-3-opus-20240229", usage, batch) == pytest.approx(45.0)
+    prices.write_text(json.dumps({"m": {"input": 1, "output": 2, "batch_input": "cheap"}}))
+    with pytest.raises(ConfigError, match="batch_input"):
+        load_price_table(str(prices))
