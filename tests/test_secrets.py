@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import run_cli
-from servers import Fault, FakeAPIServer
+from servers import FakeAPIServer, Fault
 
 from mmlongbench_write import secrets
 from mmlongbench_write.errors import EXIT_INCOMPLETE, EXIT_USAGE, ConfigError
