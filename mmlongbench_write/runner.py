@@ -102,17 +102,19 @@ def scrub_generation(generation: Generation) -> Generation:
                    model=None if generation.model is None else scrub(generation.model))
 
 
-def runtime_options(config: EvalConfig) -> RuntimeOptions:
-    return replace(config.runtime.adapter_options(), batch=batch_options(config))
+def runtime_options(config: EvalConfig, progress: Progress | None = None) -> RuntimeOptions:
+    return replace(config.runtime.adapter_options(), batch=batch_options(config, progress))
 
 
 # --- --batch (docs/batch.md) -----------------------------------------------------------------------------
-def batch_options(config: EvalConfig) -> BatchOptions | None:
-    """``--batch``: the provider batch APIs, journalled in the run folder (``batches.jsonl``)."""
+def batch_options(config: EvalConfig, progress: Progress | None = None) -> BatchOptions | None:
+    """``--batch``: the provider batch APIs, journalled in the run folder (``batches.jsonl``); batch states
+    are reported through ``progress`` (stderr when None)."""
     if not config.batch:
         return None
     folder = Path(config.output) / (config.run_id or config.default_run_id())
-    return BatchOptions(journal_dir=str(folder), fallback=config.batch_fallback, poll_s=config.batch_poll_s)
+    return BatchOptions(journal_dir=str(folder), fallback=config.batch_fallback, poll_s=config.batch_poll_s,
+                        progress=progress)
 
 
 def chunk_size(runtime: RuntimeOptions, size: int) -> int:
@@ -204,7 +206,7 @@ def evaluate(config: EvalConfig, progress: Progress | None = _stderr) -> RunOutc
     """Run (or resume) an evaluation and return its outcome. The public entry point of the library."""
     say = _scrubbed(progress)
     timings: dict[str, float] = {}
-    runtime = runtime_options(config)
+    runtime = runtime_options(config, say)
     spec = resolve_model_spec(config.model, config.model_args)
     with _timed(timings, "load_s"):
         plan = build_plan(config, spec.gen_defaults)

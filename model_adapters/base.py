@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,14 +26,20 @@ class BatchOptions:
     ``journal_dir`` is the run folder, where ``batches.jsonl`` records every batch the moment it exists, so
     a killed run re-attaches to its pending batches instead of submitting the requests again.
     ``max_requests`` / ``max_bytes`` lower the provider's per-batch limits (None: the provider's own).
+    ``reuse_closed``: also take successful answers from batches already read (their results stay at the
+    provider for weeks) — for callers without a journal of their own (``mmlw data ...``), whose re-run
+    asks again for what a killed run had already received.
     """
 
     journal_dir: str
+    journal_name: str = "batches.jsonl"
+    reuse_closed: bool = False
     fallback: str = "batch"  # "batch": retry failed items in a later batch; "live": retry them live
     poll_s: float = 30.0
     max_rounds: int = 3
     max_requests: int | None = None
     max_bytes: int | None = None
+    progress: Callable[[str], None] | None = field(default=None, compare=False)  # batch states; None: stderr
 
 
 @dataclass(frozen=True)

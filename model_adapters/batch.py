@@ -19,11 +19,15 @@ the provider's reason, like a 400 live. Either way the reason reaches the journa
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import random
 import sys
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
@@ -80,66 +84,97 @@ class BatchGone(AdapterError):
     """The provider answered 404 for a batch we hold an id of (deleted, another key or organisation)."""
 
 
+@dataclass(frozen=True)
+class Response:
+    """A 2xx reply of the batch API."""
+
+    status: int
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
 class BatchHTTP:
-    """A plain HTTP client for the batch endpoints: transient failures retried, fatal ones one line.
+    """A plain (standard-library) HTTP client for the batch endpoints: a few calls a minute, so no pooling;
+    transient failures retried, fatal ones one line. Proxies come from the environment, as for live calls.
 
     The key is sent only to ``base_url``'s own origin and scrubbed from every message.
     """
 
     def __init__(self, base_url: str, headers: dict[str, str], *, timeout_s: float, max_retries: int,
                  retry_base_s: float, scrub: Callable[[str], str], name: str) -> None:
-        import httpx2
-
         self.base_url = base_url.rstrip("/")
         self.name = name
         self.max_retries = max_retries
         self.retry_base_s = retry_base_s
         self.scrub = scrub
-        self._client = httpx2.Client(headers=headers, timeout=timeout_s)
-        self._bare = httpx2.Client(timeout=timeout_s)  # no credentials: for URLs on another origin
+        self.timeout_s = timeout_s
+        self._headers = dict(headers)
 
-    def _origin(self, url: str) -> str:
-        import httpx2
+    @staticmethod
+    def _origin(url: str) -> tuple[str, str, int | None]:
+        parsed = urllib.parse.urlsplit(url)
+        port = parsed.port or {"http": 80, "https": 443}.get(parsed.scheme)
+        return parsed.scheme, (parsed.hostname or "").lower(), port
 
-        parsed = httpx2.URL(url)
-        return f"{parsed.scheme}://{parsed.host}:{parsed.port}"
-
-    def request(self, method: str, url: str, *, attempts: int | None = None, missing_ok: bool = False,
-                **kwargs: Any) -> Any:
-        """The response (2xx) of ``method url``, tried up to ``attempts`` times (default: 1 + max_retries);
-        raises :class:`TransientBatchError` once they are spent, :class:`AdapterError` for a refusal
-        (:class:`BatchGone` for a 404 when ``missing_ok``)."""
-        import httpx2
-
-        tries = attempts if attempts is not None else self.max_retries + 1
+    def _build(self, method: str, url: str, *, json_body: Any = None, content: bytes | None = None,
+               data: dict[str, str] | None = None, files: dict[str, tuple[str, bytes, str]] | None = None,
+               params: dict[str, Any] | None = None,
+               headers: dict[str, str] | None = None) -> urllib.request.Request:
         if not url.startswith(("http://", "https://")):
             url = f"{self.base_url}/{url.lstrip('/')}"
-        client = self._client if self._origin(url) == self._origin(self.base_url) else self._bare
+        if params:
+            url += ("&" if "?" in url else "?") + urllib.parse.urlencode(params)
+        own = self._origin(url) == self._origin(self.base_url)
+        head = {**(self._headers if own else {}), **(headers or {})}  # no key for another origin
+        body: bytes | None = content
+        if json_body is not None:
+            body = json.dumps(json_body, ensure_ascii=False).encode("utf-8")
+            head["Content-Type"] = "application/json"
+        elif files is not None:
+            body, head["Content-Type"] = multipart(data or {}, files)
+        head.setdefault("Accept", "application/json")
+        return urllib.request.Request(url, data=body, headers=head, method=method)
+
+    def request(self, method: str, url: str, *, attempts: int | None = None, missing_ok: bool = False,
+                **kwargs: Any) -> Response:
+        """The response (2xx) of ``method url``, tried up to ``attempts`` times (default: 1 + max_retries);
+        raises :class:`TransientBatchError` once they are spent, :class:`AdapterError` for a refusal
+        (:class:`BatchGone` for a 404 when ``missing_ok``). ``kwargs``: json_body, content, data + files
+        (multipart), params, headers."""
+        tries = attempts if attempts is not None else self.max_retries + 1
+        prepared = self._build(method, url, **kwargs)
+        where = f"{method} {prepared.full_url.split('?')[0]}"
         reason = "no attempt made"
         for attempt in range(tries):
             wait: float | None = None
             try:
-                response = client.request(method, url, **kwargs)
-            except httpx2.TransportError as exc:  # timeouts, refused or dropped connections
-                reason = f"{type(exc).__name__}: {exc}"
-            else:
-                status = response.status_code
-                if status < 300:
-                    return response
-                message = self.scrub(response.text.strip().splitlines()[0][:300] if response.text.strip() else "")
+                with urllib.request.urlopen(prepared, timeout=self.timeout_s) as reply:  # noqa: S310 - http(s) only
+                    return Response(reply.status, reply.read())
+            except urllib.error.HTTPError as exc:
+                status = exc.code
+                text = exc.read().decode("utf-8", "replace").strip() if exc.fp is not None else ""
+                message = self.scrub(text.splitlines()[0][:300] if text else "")
                 if status == 404 and missing_ok:
-                    raise BatchGone(f"{self.name} batch API: {url} is not there (404)")
+                    raise BatchGone(f"{self.name} batch API: {where} is not there (404)") from None
                 if status in _FATAL_STATUS:
-                    raise AdapterError(f"{self.name} batch API: {method} {url} answered {status} "
-                                       f"({_FATAL_STATUS[status]}); stopping. Server said: {message}")
+                    raise AdapterError(f"{self.name} batch API: {where} answered {status} "
+                                       f"({_FATAL_STATUS[status]}); stopping. Server said: {message}") from None
                 if status not in _RETRY_STATUS and status < 500:
-                    raise AdapterError(f"{self.name} batch API: {method} {url} was rejected ({status}): {message}")
+                    raise AdapterError(f"{self.name} batch API: {where} was rejected ({status}): {message}") from None
                 reason = f"HTTP {status}: {message}"
-                retry_after = response.headers.get("retry-after")
+                retry_after = exc.headers.get("retry-after") if exc.headers is not None else None
                 wait = float(retry_after) if retry_after and retry_after.replace(".", "", 1).isdigit() else None
+            except (OSError, http.client.HTTPException) as exc:  # refused, dropped, timed out, torn replies
+                reason = f"{type(exc).__name__}: {self.scrub(str(exc))[:200]}"
             if attempt < tries - 1:
                 self.backoff(attempt, wait)
-        raise TransientBatchError(self.scrub(f"{self.name} batch API: {method} {url} failed after "
+        raise TransientBatchError(self.scrub(f"{self.name} batch API: {where} failed after "
                                              f"{tries} attempt(s): {reason}"))
 
     def backoff(self, attempt: int, wait: float | None = None) -> None:
@@ -158,8 +193,21 @@ class BatchHTTP:
         return data
 
     def close(self) -> None:
-        self._client.close()
-        self._bare.close()
+        """Nothing held between calls."""
+
+
+def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes, str]]) -> tuple[bytes, str]:
+    """A ``multipart/form-data`` body and its content type (RFC 7578)."""
+    boundary = f"mmlw-{uuid.uuid4().hex}"
+    parts: list[bytes] = []
+    for name, value in fields.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+                     .encode())
+    for name, (filename, data, ctype) in files.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                     f"Content-Type: {ctype}\r\n\r\n".encode() + data + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
 # -- providers ---------------------------------------------------------------------------------------
@@ -237,8 +285,8 @@ def batch_limits(provider: BatchProvider, options: BatchOptions) -> tuple[int, i
 class BatchJournal:
     """``batches.jsonl``: one fsynced line per batch created and per batch closed (a torn line is skipped)."""
 
-    def __init__(self, folder: str | Path) -> None:
-        self.path = Path(folder) / BATCHES
+    def __init__(self, folder: str | Path, name: str = BATCHES) -> None:
+        self.path = Path(folder) / name
 
     def _lines(self) -> list[dict[str, Any]]:
         if not self.path.exists():
@@ -263,6 +311,14 @@ class BatchJournal:
                 and isinstance(r.get("custom_ids"), list)
                 and ((r.get("event") == "created" and r.get("batch_id") not in closed)
                      or (r.get("event") == "staged" and r.get("stage_id") not in settled))]
+
+    def closed_batches(self, provider: str, endpoint: str) -> list[dict[str, Any]]:
+        """``created`` rows of batches that ended and were read, newest first."""
+        rows = self._lines()
+        closed = {r.get("batch_id") for r in rows if r.get("event") == "closed" and r.get("status") != GONE}
+        return [r for r in reversed(rows) if r.get("event") == "created" and r.get("provider") == provider
+                and r.get("endpoint") == endpoint and r.get("batch_id") in closed
+                and isinstance(r.get("custom_ids"), list)]
 
     def append(self, row: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -326,10 +382,10 @@ class BatchAdapter(ModelAdapter):
         self.inner = inner
         self.adapter_name = inner.adapter_name
         self.options = options
-        self.journal = BatchJournal(options.journal_dir)
+        self.journal = BatchJournal(options.journal_dir, options.journal_name)
         self._factory = provider_factory
         self._provider: BatchProvider | None = None
-        self.say = say
+        self.say = options.progress or say
         self.batches_created: list[str] = []
 
     @property
@@ -344,7 +400,8 @@ class BatchAdapter(ModelAdapter):
 
     @property
     def endpoint(self) -> str:
-        return str(self.inner.model_args.get("base_url") or "default")
+        """The server the batches live on (journalled: a batch is re-attached only on the same server)."""
+        return str(getattr(self.inner, "base_url", None) or self.inner.model_args.get("base_url") or "default")
 
     def provider(self) -> BatchProvider:
         if self._provider is None:
@@ -369,6 +426,12 @@ class BatchAdapter(ModelAdapter):
             by_cid[custom_id(identity, request)] = request
         attempts = dict.fromkeys(by_cid, 1)
         active = self._reattach(provider, set(by_cid), attempts)
+        if self.options.reuse_closed:
+            claimed = {cid for batch in active for cid in batch.ids}
+            reused = list(self._reuse(provider, {c: r for c, r in by_cid.items() if c not in claimed}))
+            for cid, _generation in reused:
+                by_cid.pop(cid)
+            yield from (generation for _cid, generation in reused)
         claimed = {cid for batch in active for cid in batch.ids}
         todo = [cid for cid in by_cid if cid not in claimed]
         started = time.monotonic()
@@ -378,6 +441,8 @@ class BatchAdapter(ModelAdapter):
                 active.extend(submitted)
                 todo = []
                 yield from refused
+            if not active:  # everything left was refused before submission
+                break
             ended = self._wait(provider, active)
             for batch, state in ended:
                 active.remove(batch)
@@ -394,6 +459,32 @@ class BatchAdapter(ModelAdapter):
                 for cid in retry:
                     attempts[cid] += 1
                 todo.extend(retry)
+
+    def _reuse(self, provider: BatchProvider, wanted: dict[str, Request]) -> Iterator[tuple[str, Generation]]:
+        """Successful answers to ``wanted`` requests in batches already read (``reuse_closed``)."""
+        left = dict(wanted)
+        for entry in self.journal.closed_batches(provider.name, self.endpoint):
+            ids = left.keys() & set(entry["custom_ids"])
+            if not ids:
+                continue
+            found = 0
+            try:
+                for result in provider.results(str(entry["batch_id"])):
+                    if result.custom_id in ids and result.custom_id in left and result.body is not None:
+                        request = left.pop(result.custom_id)
+                        try:
+                            generation = provider.parse(request.id, result.body, self.model_name)
+                        except Exception:  # noqa: BLE001 - unusable: asked again
+                            left[result.custom_id] = request
+                            continue
+                        found += 1
+                        yield result.custom_id, generation
+            except AdapterError as exc:  # the results are gone (expired, deleted): asked again
+                self.say(f"  batch {entry['batch_id']}: earlier results unavailable ({exc}); asking again")
+                continue
+            if found:
+                self.say(f"batch {entry['batch_id']} ({provider.name}): {found} answer(s) reused from this earlier "
+                         "batch")
 
     def _reattach(self, provider: BatchProvider, wanted: set[str], attempts: dict[str, int]) -> list[_Active]:
         active: list[_Active] = []
@@ -554,7 +645,8 @@ def with_batch(adapter: ModelAdapter, options: BatchOptions) -> ModelAdapter:
     """``adapter`` behind its provider's batch API; adapters without one (local models) are returned as is."""
     factory = provider_factory(adapter.adapter_name)
     if factory is None or not hasattr(adapter, "build_params"):
-        _say(f"--batch: {adapter.adapter_name} ({adapter.model_name}) has no batch API; its requests go live")
+        (options.progress or _say)(f"--batch: {adapter.adapter_name} ({adapter.model_name}) has no batch API; "
+                                   "its requests go live")
         return adapter
     return BatchAdapter(adapter, factory, options)
 

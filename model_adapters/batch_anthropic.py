@@ -19,7 +19,6 @@ from mmlongbench_write.schema import Generation
 
 from .batch import BatchProvider, BatchState, ItemResult, http_for
 
-API_VERSION = "2023-06-01"
 #: error types of an ``errored`` result that are the request's own fault (not retried)
 FINAL_ERRORS = {"invalid_request_error", "authentication_error", "permission_error", "not_found_error",
                 "request_too_large"}
@@ -33,10 +32,8 @@ class AnthropicBatch(BatchProvider):
 
     @classmethod
     def for_adapter(cls, adapter: Any) -> AnthropicBatch:
-        key = adapter._api_key()
-        base = str(adapter.model_args.get("base_url") or "https://api.anthropic.com")
-        headers = {"x-api-key": key, "anthropic-version": API_VERSION}
-        return cls(http_for(adapter, base, headers))
+        key = adapter._api_key()  # the live adapter's address (base_url, ANTHROPIC_BASE_URL, default) and headers
+        return cls(http_for(adapter, adapter.base_url, adapter.auth_headers(key)))
 
     def item(self, custom_id: str, body: dict[str, Any]) -> bytes:
         entry = {"custom_id": custom_id, "params": body}

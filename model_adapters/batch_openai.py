@@ -32,9 +32,8 @@ class OpenAIBatch(BatchProvider):
 
     @classmethod
     def for_adapter(cls, adapter: Any) -> OpenAIBatch:
-        key = adapter._api_key()
-        base = str(adapter.model_args.get("base_url") or "https://api.openai.com/v1")
-        return cls(http_for(adapter, base, {"Authorization": f"Bearer {key}"}))
+        key = adapter._api_key()  # the live adapter's address (base_url, OPENAI_BASE_URL, default) and headers
+        return cls(http_for(adapter, adapter.base_url, adapter.auth_headers(key)))
 
     def __init__(self, http: BatchHTTP) -> None:
         super().__init__(http)
@@ -55,8 +54,8 @@ class OpenAIBatch(BatchProvider):
 
     def create(self, items: list[bytes], ref: dict[str, Any]) -> str:
         batch = self.http.json("POST", "batches", attempts=1,
-                               json={"input_file_id": ref["file_id"], "endpoint": ENDPOINT,
-                                     "completion_window": "24h", "metadata": {"created_by": "mmlw"}})
+                               json_body={"input_file_id": ref["file_id"], "endpoint": ENDPOINT,
+                                          "completion_window": "24h", "metadata": {"created_by": "mmlw"}})
         batch_id = batch.get("id")
         if not isinstance(batch_id, str):
             raise_malformed(self.http, "creating the batch answered no id")

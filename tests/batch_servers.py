@@ -48,6 +48,7 @@ class Batch:
     error_file: str | None = None
     created_at: float = field(default_factory=time.time)
     input_file: str | None = None
+    errors_data: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -60,7 +61,11 @@ class FakeBatchServer:
     batches: dict[str, Batch] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
     live: list[dict[str, Any]] = field(default_factory=list)
-    log: list[tuple[str, str]] = field(default_factory=list)  # (method, path) of every request
+    log: list[tuple[str, str, str, bool]] = field(default_factory=list)  # (method, path, Host, carried a key)
+    #: where Anthropic's ``results_url`` points (None: this server); another origin must get no key
+    results_origin: str | None = None
+    #: OpenAI batches fail validation (status ``failed``, with ``errors``) while this is set
+    fail_validation: str | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -120,6 +125,12 @@ class FakeBatchServer:
             batch.polls += 1
             return
         batch.polls += 1
+        if batch.provider == "openai" and self.fail_validation is not None and batch.status == "validating":
+            batch.status = "failed"
+            batch.errors_data = [{"code": "invalid_request", "message": self.fail_validation, "line": 1}]
+            return
+        if batch.status == "failed":
+            return
         if batch.provider == "openai":
             step = OPENAI_STEPS.index(batch.status) + 1 if batch.status in OPENAI_STEPS else 1
             batch.status = OPENAI_STEPS[min(step, len(OPENAI_STEPS) - 1)]
@@ -188,7 +199,8 @@ class FakeBatchServer:
         return {"id": batch.id, "object": "batch", "endpoint": "/v1/chat/completions", "status": batch.status,
                 "input_file_id": batch.input_file, "completion_window": "24h",
                 "created_at": int(batch.created_at), "output_file_id": batch.output_file,
-                "error_file_id": batch.error_file, "errors": None,
+                "error_file_id": batch.error_file,
+                "errors": {"object": "list", "data": batch.errors_data} if batch.errors_data else None,
                 "request_counts": {"total": len(batch.items), "completed": done,
                                    "failed": len(batch.errors) if batch.status == "completed" else 0}}
 
@@ -201,7 +213,8 @@ class FakeBatchServer:
         return {"id": batch.id, "type": "message_batch", "processing_status": batch.status or "in_progress",
                 "request_counts": counts, "ended_at": None,
                 "created_at": datetime.fromtimestamp(batch.created_at, timezone.utc).isoformat().replace("+00:00", "Z"),
-                "results_url": f"{self.anthropic_url}/v1/messages/batches/{batch.id}/results" if ended else None}
+                "results_url": f"{self.results_origin or self.anthropic_url}/v1/messages/batches/{batch.id}/results"
+                if ended else None}
 
     def created(self, provider: str | None = None) -> list[Batch]:
         with self._lock:
@@ -223,6 +236,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _carries_key(self) -> bool:
+        return bool(self.headers.get("x-api-key") or self.headers.get("authorization"))
+
     def _authorised(self) -> bool:
         key = self.owner.key
         given = self.headers.get("x-api-key") or (self.headers.get("authorization") or "").removeprefix("Bearer ")
@@ -237,7 +253,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802
         owner = self.owner
-        owner.log.append(("GET", self.path))
+        owner.log.append(("GET", self.path, self.headers.get("Host") or "", self._carries_key()))
         if not self._authorised():
             return
         parts = self.path.split("?", 1)[0].strip("/").split("/")
@@ -271,7 +287,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802
         owner = self.owner
-        owner.log.append(("POST", self.path))
+        owner.log.append(("POST", self.path, self.headers.get("Host") or "", self._carries_key()))
         raw = self._body()
         if not self._authorised():
             return

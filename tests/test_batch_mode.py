@@ -172,12 +172,14 @@ def test_response_cache_answers_before_anything_is_submitted(tmp_path: Path,
         code, _out, err = run_cli(args, capsys)
         assert code == 0, err
         again = [a if a != "b" else "second" for a in args]  # another run, same requests: the cache answers
-        code, out, err = run_cli(again, capsys)
+        code, _out, err = run_cli(again, capsys)
         assert code == 0, err
     assert len(server.created()) == 1 and server.live == []
-    assert "from cache=6" in out
+    results = json.loads((tmp_path / "runs" / "second" / "results.json").read_text())
+    assert results["n_cached"] == 6 and results["n_samples"] == 6
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("forgotten", [False, True], ids=["pending", "gone-at-provider"])
 def test_sigkill_with_a_batch_pending_then_rerun_reattaches(tmp_path: Path, forgotten: bool) -> None:
     """kill -9 while the batch is in_progress; the same command collects it and submits nothing again.
@@ -221,6 +223,7 @@ def test_sigkill_with_a_batch_pending_then_rerun_reattaches(tmp_path: Path, forg
         "each sample journalled exactly once"
 
 
+@pytest.mark.slow
 def test_sigkill_inside_the_create_call_then_rerun_finds_the_batch(tmp_path: Path) -> None:
     """Killed after the provider made the batch but before its id came back: only ``staged`` is journalled,
     and the re-run finds the batch at the provider instead of submitting again."""
@@ -248,18 +251,24 @@ def test_sigkill_inside_the_create_call_then_rerun_finds_the_batch(tmp_path: Pat
     assert all(r["error"] is None for r in rows(out / "b"))
 
 
-def test_score_batch_judges_through_one_batch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("flag", ["--batch", None, "--no-batch"])
+def test_score_batch_judges_through_one_batch(flag: str | None, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """`mmlw score RUN --batch` judges in one batch; a run made with --batch keeps it unless --no-batch."""
     data = write_data(tmp_path / "data", 8)
     out = tmp_path / "runs"
     with FakeBatchServer(key=KEY, reply=quality_reply) as server:
         code, _o, err = run_cli(eval_args("openai", server, data, out, "--cache", "off"), capsys)
         assert code == 0, err
         code, _o, err = run_cli(["score", str(out / "b"), "--judge", "length,quality", "--judge-model", "anthropic",
-                                 "--judge-model-args", model_args("anthropic", server, "claude-judge"), "--batch",
-                                 "--batch-poll-s", "0.01", "--cache", "off"], capsys)
+                                 "--judge-model-args", model_args("anthropic", server, "claude-judge"),
+                                 *([flag] if flag else []), "--cache", "off"], capsys)
     assert code == 0, err
-    assert [b.provider for b in server.created()] == ["openai", "anthropic"], "generation, then one judge batch"
-    assert len(server.created("anthropic")[0].items) == 8 and server.live == []
+    if flag == "--no-batch":
+        assert [b.provider for b in server.created()] == ["openai"] and len(server.live) == 8
+    else:
+        assert [b.provider for b in server.created()] == ["openai", "anthropic"], "generation, then one judge batch"
+        assert len(server.created("anthropic")[0].items) == 8 and server.live == []
     [rescored] = [p for p in out.iterdir() if p.name.startswith("b-rescored")]
     assert all(r["scores"]["quality"]["value"] is not None for r in rows(rescored))
 
@@ -313,6 +322,29 @@ def test_server_without_batch_endpoints_stops_in_one_line(tmp_path: Path, capsys
     assert all(not r.path.endswith("/chat/completions") for r in server.requests), "nothing was sent live"
 
 
+def test_batch_failing_validation_fails_its_requests_with_the_reason(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = write_data(tmp_path / "data", 3)
+    with FakeBatchServer(key=KEY) as server:
+        server.fail_validation = "Enqueued token limit reached for gpt-batch"
+        code, _out, err = run_cli(eval_args("openai", server, data, tmp_path / "runs", "--cache", "off"), capsys)
+    assert code == 4, err
+    assert len(server.created()) == 1 and server.live == []
+    errors = [r["error"] for r in rows(tmp_path / "runs" / "b")]
+    assert all(e and "failed" in e and "Enqueued token limit reached" in e for e in errors), errors
+
+
+def test_results_url_on_another_origin_gets_no_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = write_data(tmp_path / "data", 3)
+    with FakeBatchServer(key=KEY) as server:
+        server.results_origin = f"http://localhost:{server.port}"  # same server, another origin
+        code, _out, err = run_cli(eval_args("anthropic", server, data, tmp_path / "runs", "--cache", "off"), capsys)
+    assert code == 0, err
+    assert not [entry for entry in server.log if entry[2].startswith("localhost") and entry[3]], \
+        "the key went to another origin"
+    assert any(path.endswith("/results") for _m, path, _h, _k in server.log)
+
+
 def test_batch_options_stay_out_of_the_run_identity() -> None:
     plain = EvalConfig(model="openai", model_args={"model": "m"})
     batched = EvalConfig(model="openai", model_args={"model": "m"}, batch=True, batch_fallback="live", batch_poll_s=5)
@@ -341,3 +373,115 @@ def test_large_jobs_split_by_request_count_and_bytes(provider: str, tmp_path: Pa
     assert sum(sizes) == 9 and max(sizes) <= 4 and len(sizes) >= 3
     assert "over the" in (generations["r3"].error or ""), "a request larger than a batch is its own failure"
     assert all(g.ok for rid, g in generations.items() if rid != "r3") and len(generations) == 10
+
+
+def rephrased(body: dict[str, Any]) -> str | None:
+    """A rephrased instruction that states the asked length (what `mmlw data backtranslate` checks for)."""
+    import re
+
+    match = re.search(r"response of (\d+)", json.dumps(body))
+    return f"Describe the scene in {match.group(1)} words." if match else None
+
+
+def test_data_backtranslate_batch_and_rerun_reuses_the_read_batch(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`mmlw data backtranslate --batch`: one batch, nothing live; a re-run (e.g. after a kill once the batch
+    was read but before the file was written) takes the answers from that batch instead of paying again."""
+    source = tmp_path / "sft.jsonl"
+    source.write_text("".join(json.dumps({"id": f"r{i}", "instruction": f"Describe picture {i} (Ünïcode).",
+                                          "output": " ".join(["word"] * (20 + i))}, ensure_ascii=False) + "\n"
+                              for i in range(7)), encoding="utf-8")
+    out = tmp_path / "out" / "bt.jsonl"
+    with FakeBatchServer(key=KEY, reply=rephrased) as server:
+        args = ["data", "backtranslate", "--input", str(source), "--output", str(out), "--model", "anthropic",
+                "--model-args", model_args("anthropic", server, "claude-x"), "--batch", "--batch-poll-s", "0.01"]
+        code, _o, err = run_cli(args, capsys)
+        assert code == 0, err
+        first = out.read_text(encoding="utf-8")
+        out.unlink()
+        code, _o, err = run_cli(args, capsys)
+        assert code == 0, err
+    [batch] = server.created()
+    assert len(batch.items) == 7 and server.live == []
+    written = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert written[3]["instruction"] == "Describe the scene in 23 words."
+    assert out.read_text(encoding="utf-8") == first
+    assert "7 answer(s) reused" in err
+    assert (tmp_path / "out" / "bt.jsonl.batches.jsonl").is_file()
+
+
+def test_stopped_while_reading_results_then_rerun_takes_the_rest_from_the_same_batch(tmp_path: Path) -> None:
+    """The consumer goes away after 3 of 8 results (as a kill between journal writes would): the batch stays
+    open in batches.jsonl, and asking again for the 5 not received reads them from that batch."""
+    requests = [Request(f"r{i}", (Message.user(f"Write a {10 + i}-word note."),), GenerationConfig(max_new_tokens=64))
+                for i in range(8)]
+    options = BatchOptions(journal_dir=str(tmp_path), poll_s=0.01)
+    with FakeBatchServer(key=KEY) as server:
+        spec = resolve_model_spec("openai", {"model": "m", "base_url": server.openai_url})
+        with create_model(spec, RuntimeOptions(batch=options, max_retries=1)) as adapter:
+            stream = adapter.generate(requests)
+            received = [next(stream) for _ in range(3)]
+            stream.close()
+        assert [r["event"] for r in read_jsonl(tmp_path / "batches.jsonl")] == ["staged", "created"]
+        done = {g.request_id for g in received}
+        with create_model(spec, RuntimeOptions(batch=options, max_retries=1)) as adapter:
+            rest = list(adapter.generate([r for r in requests if r.id not in done]))
+    assert len(server.created()) == 1, "the rest came from the same batch"
+    assert sorted(g.request_id for g in rest) == sorted(r.id for r in requests if r.id not in done)
+    assert all(g.ok for g in rest)
+    assert [r["event"] for r in read_jsonl(tmp_path / "batches.jsonl")][-1] == "closed"
+
+
+def test_only_request_too_large_for_a_batch_fails_alone_without_waiting(tmp_path: Path) -> None:
+    request = Request("big", (Message.user("Write a 10-word note. " + "x" * 5000),), GenerationConfig(max_new_tokens=8))
+    with FakeBatchServer(key=KEY) as server:
+        spec = resolve_model_spec("anthropic", {"model": "m", "base_url": server.anthropic_url})
+        options = BatchOptions(journal_dir=str(tmp_path), poll_s=0.01, max_bytes=2000)
+        with create_model(spec, RuntimeOptions(batch=options)) as adapter:
+            [generation] = list(adapter.generate([request]))
+    assert generation.error is not None and "over the anthropic batch limit" in generation.error
+    assert server.created() == [] and server.live == []
+
+
+def test_batch_states_go_through_evaluates_progress(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """Library use: batch lines reach ``progress`` (the CLI's stderr, a UI's callback) and nothing else."""
+    from mmlongbench_write.runner import evaluate
+
+    data = write_data(tmp_path / "data", 3)
+    lines: list[str] = []
+    with FakeBatchServer(key=KEY) as server:
+        config = EvalConfig(model="openai", model_args={"model": "m", "base_url": server.openai_url}, data=str(data),
+                            output=str(tmp_path / "runs"), cache="off", batch=True, batch_poll_s=0.01)
+        outcome = evaluate(config, progress=lines.append)
+        assert outcome.status == "complete"
+        silent = evaluate(EvalConfig(**{**config.to_dict(), "data": str(data), "run_id": "quiet"}), progress=None)
+        assert silent.status == "complete"
+    assert any("submitted 3 request(s)" in line for line in lines)
+    assert any(": completed" in line for line in lines)
+    assert "batch" not in capfd.readouterr().err, "a silent evaluate printed batch states"
+
+
+def test_batch_with_a_local_model_says_so_and_runs_live(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _out, err = run_cli(["eval", "--model", "scripted", "--data", "mini", "--limit", "2", "--output",
+                               str(tmp_path), "--batch", "--cache", "off"], capsys)
+    assert code == 0, err
+    assert "--batch: scripted" in err and "has no batch API; its requests go live" in err
+    assert not list(tmp_path.glob("*/batches.jsonl"))
+
+
+def test_batch_prices_are_half_unless_the_price_file_names_them(tmp_path: Path) -> None:
+    from mmlongbench_write.errors import ConfigError
+    from mmlongbench_write.pricing import Price, estimate_cost, load_price_table
+    from mmlongbench_write.schema import Usage
+
+    prices = tmp_path / "prices.json"
+    house = {"input": 4.0, "output": 8.0, "batch_input": 3.0, "batch_output": 5.0}
+    prices.write_text(json.dumps({"house-model": house}))
+    live, batch = load_price_table(str(prices)), load_price_table(str(prices), batch=True)
+    assert batch["house-model"] == Price(3.0, 5.0) and live["house-model"].input == 4.0
+    assert batch["gpt-4o"] == Price(1.25, 5.0), "built-in entries at half the list price"
+    usage = Usage(1_000_000, 1_000_000)
+    assert estimate_cost("claude-3-opus-20240229", usage, batch) == pytest.approx(45.0)
+    prices.write_text(json.dumps({"m": {"input": 1, "output": 2, "batch_input": "cheap"}}))
+    with pytest.raises(ConfigError, match="batch_input"):
+        load_price_table(str(prices))

@@ -13,11 +13,26 @@ import typer
 _MODEL_HELP = "writer/sampler model: adapter or preset (scripted, hf, openai, longwriter-v-7b, ...)"
 
 
-def _adapter(model: str, model_args: str | None) -> Any:
+_BATCH_HELP = ("OpenAI/Anthropic requests through the providers' batch APIs at batch prices; batches are "
+               "recorded in OUTPUT.batches.jsonl so a re-run collects them (docs/batch.md)")
+
+
+def _runtime(batch: bool | None, poll_s: float | None, output: Path) -> Any:
+    """``--batch``: runtime options whose batch journal lives beside the output file."""
+    from mmlongbench_write.model_adapters.base import BatchOptions, RuntimeOptions
+
+    if not batch:
+        return None
+    options = BatchOptions(journal_dir=str(output.parent), journal_name=f"{output.name}.batches.jsonl",
+                           poll_s=30.0 if poll_s is None else poll_s, reuse_closed=True)
+    return RuntimeOptions(batch=options)
+
+
+def _adapter(model: str, model_args: str | None, runtime: Any = None) -> Any:
     from mmlongbench_write.model_adapters.base import create_model, resolve_model_spec
     from mmlongbench_write.specs import parse_kv
 
-    return create_model(resolve_model_spec(model, parse_kv(model_args)))
+    return create_model(resolve_model_spec(model, parse_kv(model_args)), runtime)
 
 
 def _gen_config(model: str, model_args: str | None, gen_kwargs: str | None) -> Any:
@@ -69,13 +84,16 @@ def _data_app() -> typer.Typer:
                                           "templates from agentwrite/prompts/ there (--plan-prompt/--write-prompt "
                                           "win)"),
         protocol: str = typer.Option("mmlw", "--protocol", help="mmlw (images first) | authors (text first)"),
+        batch: bool = typer.Option(None, "--batch/--no-batch", help=_BATCH_HELP + "; one batch per planning "
+                                   "or section round"),
+        batch_poll_s: float = typer.Option(None, "--batch-poll-s", help="seconds between batch polls"),
     ) -> None:
         """Plan-then-write long outputs: an outline with word targets, then each section given the text so far."""
         from mmlongbench_write.training.agentwrite import AgentWritePrompts, agentwrite
 
         prompts = AgentWritePrompts.resolve(plan_prompt=plan_prompt, write_prompt=write_prompt,
                                             prompts_from=prompts_from, protocol=protocol)
-        with _adapter(model, model_args) as writer:
+        with _adapter(model, model_args, _runtime(batch, batch_poll_s, output)) as writer:
             report = agentwrite(input, output, writer, config=_gen_config(model, model_args, gen_kwargs),
                                 prompts=prompts, max_sections=max_sections, limit=limit, progress=typer.echo)
         typer.echo(f"{report.summary()} -> {output}")
@@ -94,12 +112,14 @@ def _data_app() -> typer.Typer:
                                   "model (default: append a template sentence)"),
         model_args: str = typer.Option(None, "--model-args", help="k=v,..."),
         gen_kwargs: str = typer.Option(None, "--gen-kwargs", help="k=v,..."),
+        batch: bool = typer.Option(None, "--batch/--no-batch", help=_BATCH_HELP),
+        batch_poll_s: float = typer.Option(None, "--batch-poll-s", help="seconds between batch polls"),
     ) -> None:
         """Append "write L words" (L = the output's real word count) to a sample of instructions."""
         from mmlongbench_write.training.backtranslate import backtranslate
 
         if model:
-            with _adapter(model, model_args) as rephraser:
+            with _adapter(model, model_args, _runtime(batch, batch_poll_s, output)) as rephraser:
                 report = backtranslate(input, output, fraction=fraction, seed=seed, rephraser=rephraser,
                                        config=_gen_config(model, model_args, gen_kwargs))
         else:
@@ -120,6 +140,8 @@ def _data_app() -> typer.Typer:
         judge_model_args: str = typer.Option(None, "--judge-model-args", help="k=v,..."),
         seed: int = typer.Option(0, "--seed", help="seed of the first sample (sample j uses seed+j)"),
         limit: int = typer.Option(None, "--limit", help="first N rows only"),
+        batch: bool = typer.Option(None, "--batch/--no-batch", help=_BATCH_HELP + " (sampling and judging)"),
+        batch_poll_s: float = typer.Option(None, "--batch-poll-s", help="seconds between batch polls"),
     ) -> None:
         """Sample k responses, score with the length and quality judges, keep best vs worst above a margin."""
         from mmlongbench_write.judges.base import JudgeOptions
@@ -130,12 +152,15 @@ def _data_app() -> typer.Typer:
         from mmlongbench_write.training.ai_feedback import AIFeedbackReport, ai_feedback_pairs
 
         judge = None
+        runtime = _runtime(batch, batch_poll_s, output)
         if judge_model:
             spec = resolve_model_spec(judge_model, parse_kv(judge_model_args, flag="--judge-model-args"))
-            judge = judges.get("quality").from_options(JudgeOptions(model=spec, seed=seed))
+            options = JudgeOptions(model=spec, seed=seed) if runtime is None else \
+                JudgeOptions(model=spec, seed=seed, runtime=runtime)
+            judge = judges.get("quality").from_options(options)
         report = AIFeedbackReport()
         try:
-            with _adapter(model, model_args) as sampler:
+            with _adapter(model, model_args, runtime) as sampler:
                 pairs = ai_feedback_pairs(input, sampler, judge, k=k, min_margin=min_margin,
                                           length_weight=length_weight,
                                           config=_gen_config(model, model_args, gen_kwargs), seed=seed,
