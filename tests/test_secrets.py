@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import run_cli
-from servers import Fault, FakeAPIServer
+from servers import FakeAPIServer, Fault
 
 from mmlongbench_write import secrets
 from mmlongbench_write.errors import EXIT_INCOMPLETE, EXIT_USAGE, ConfigError
@@ -146,3 +146,31 @@ def test_every_writer_scrubs_a_registered_key(tmp_path: Path) -> None:
     data = json.loads((tmp_path / "run.json").read_text("utf-8"))
     assert data == {"note": "echo ***", "***": "as a key", "x": "short"}
     assert leaks(tmp_path) == []
+
+
+def test_secrets_are_refused_on_every_path_not_only_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The judging commands, training data commands and the Python API build models and settings too."""
+    from mmlongbench_write.judges.base import JudgeOptions
+    from mmlongbench_write.judges.model_judge import judge_gen_config
+    from mmlongbench_write.model_adapters.base import resolve_model_spec
+    from mmlongbench_write.schema import GenerationConfig
+
+    attempts = [
+        lambda: resolve_model_spec("openai", {"model": "m", "authorization": f"Bearer {WRITER_KEY}"}),
+        lambda: resolve_model_spec("gpt-4o-2024-08-06", {"base_url": f"https://u:{WRITER_KEY}@example.test/v1"}),
+        lambda: GenerationConfig().merged(api_key=WRITER_KEY),
+        lambda: judge_gen_config(JudgeOptions(extra={"judge_gen_kwargs": {"hf_token": WRITER_KEY}})),
+    ]
+    for attempt in attempts:
+        with pytest.raises(ConfigError) as info:
+            attempt()
+        assert WRITER_KEY not in str(info.value)
+    from mmlongbench_write.config import EvalConfig
+    from mmlongbench_write.runner import evaluate
+
+    run_dir = evaluate(EvalConfig(model="scripted", limit=1, output=str(tmp_path)), progress=None).run_dir
+    monkeypatch.setenv("OPENAI_API_KEY", WRITER_KEY)
+    code, out, err = run_cli(["score", str(run_dir), "--judge-model", "openai", "--judge-model-args",
+                              f"model=j,password={WRITER_KEY}"], capsys)
+    assert code == EXIT_USAGE and "looks like a secret" in err and leaks(tmp_path, out, err) == []
