@@ -109,6 +109,7 @@ class CachedAdapter(ModelAdapter):
     def _lookup(self, key: str) -> Generation | None:
         if self.store is None or not self.reads:
             return None
+        problem: str | None
         try:
             value = self.store.get(key)
         except ValueError as exc:  # a value that is not JSON
@@ -120,7 +121,7 @@ class CachedAdapter(ModelAdapter):
             if value is None:
                 return None
             problem = stored_generation_problem(value)
-        if problem is None:
+        if problem is None and isinstance(value, dict):
             try:
                 return Generation.from_dict({**value, "request_id": ""})
             except (TypeError, ValueError) as exc:
