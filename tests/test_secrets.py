@@ -10,6 +10,7 @@ for the key. Each wrong way (the key as a model arg, a generation kwarg, a judge
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -174,3 +175,35 @@ def test_secrets_are_refused_on_every_path_not_only_eval(tmp_path: Path, capsys:
     code, out, err = run_cli(["score", str(run_dir), "--judge-model", "openai", "--judge-model-args",
                               f"model=j,password={WRITER_KEY}"], capsys)
     assert code == EXIT_USAGE and "looks like a secret" in err and leaks(tmp_path, out, err) == []
+
+
+def test_a_key_pasted_as_a_bare_item_is_not_echoed(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # a key the environment does not know of
+    code, out, err = run_cli(["eval", "--model", "openai", "--model-args", f"model=m,{WRITER_KEY}",
+                              "--output", str(tmp_path)], capsys)
+    assert code == EXIT_USAGE and "looks like a key (not shown)" in err and leaks(tmp_path, out, err) == []
+
+
+def test_a_key_in_the_label_or_run_id_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both name the run folder, where no scrubbing reaches (and the run id slug is lower-cased)."""
+    monkeypatch.setenv("SOME_SERVICE_TOKEN", JUDGE_KEY)
+    for flag in ("--label", "--run-id"):
+        code, out, err = run_cli(["eval", "--model", "scripted", "--limit", "1", "--output", str(tmp_path),
+                                  flag, f"mine-{JUDGE_KEY}"], capsys)
+        assert code == EXIT_USAGE and "is a secret" in err and leaks(tmp_path, out, err) == []
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_the_cli_masks_secret_environment_values_before_any_adapter_reads_them(
+        capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOME_SERVICE_TOKEN", JUDGE_KEY)
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false-but-longer")  # not a secret name: never masked
+    secrets.install_console_scrubber()
+    print(f"echo {JUDGE_KEY} false-but-longer")
+    logging.getLogger("mmlw-test").error("logged %s", JUDGE_KEY)
+    out, err = capsys.readouterr()
+    assert out == "echo *** false-but-longer\n" and JUDGE_KEY not in err
+    assert [r.getMessage() for r in caplog.records if r.name == "mmlw-test"] == ["logged ***"]
