@@ -46,6 +46,8 @@ _SECRET_NAME = re.compile(
     r"|^(?:.*[_-])?(?:api|access|auth|hf|bearer|session|refresh|id|secret)[_-]?token$|^token$",
     re.IGNORECASE,
 )
+#: names the pattern would catch that are known request settings, not credentials
+_NOT_SECRET_NAMES = frozenset({"prompt_cache_key", "idempotency_key"})
 #: query parameters of a URL that carry a credential
 _SECRET_QUERY = re.compile(r"^(?:.*[_-])?(?:key|api[_-]?key|token|access[_-]?token|secret|password|sig|signature)$",
                            re.IGNORECASE)
@@ -124,7 +126,8 @@ def contains_secret(text: str) -> bool:
 # -- refusal of secrets given as arguments ------------------------------------------------------------
 def is_secret_name(name: str) -> bool:
     """Whether an argument called ``name`` would hold a secret (``api_key_env`` names one, so it does not)."""
-    return bool(_SECRET_NAME.match(name.strip()))
+    name = name.strip()
+    return name.lower() not in _NOT_SECRET_NAMES and bool(_SECRET_NAME.match(name))
 
 
 def _env_secret_values() -> set[str]:

@@ -130,7 +130,8 @@ def test_api_key_env_that_is_a_key_is_refused_by_the_adapter_too() -> None:
 
 def test_argument_names_that_are_not_secrets_pass() -> None:
     secrets.check_args("--gen-kwargs", {"max_tokens": 5, "max_new_tokens": 9, "top_k": 3, "eos_token": "</s>",
-                                        "max_tokens_param": "max_tokens", "tokenizer": "x", "author": "me"})
+                                        "max_tokens_param": "max_tokens", "tokenizer": "x", "author": "me",
+                                        "prompt_cache_key": "run-1", "skip_special_tokens": True})
     for name in ("key", "api_key", "x-api-key", "authorization", "auth", "password", "hf_token", "token",
                  "access_token", "secret", "client_secret", "credentials", "private_key"):
         assert secrets.is_secret_name(name), name
