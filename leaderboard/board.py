@@ -30,8 +30,9 @@ from .reported import load_reported
 #: The six task ids of the benchmark (a run covering all of them, on the benchmark's data, is "full").
 BENCHMARK_TASKS = ("medical_report", "movie_review", "ppt_script", "scenery_copywriting", "story_generation",
                    "travel_guide")
-#: Identity fields that do not change what a judge's numbers mean (randomness, transport).
-_NOT_SETTING = {"seed", "snapshot", "model_snapshot", "base_url"}
+#: Identity fields that do not change what a judge's numbers mean (randomness, transport: the server a judge
+#: model was reached at is in its cache identity, but runs from before it was recorded still rank together).
+_NOT_SETTING = {"seed", "snapshot", "model_snapshot", "base_url", "server"}
 
 
 def judge_key(identity: dict[str, Any] | None) -> str | None:

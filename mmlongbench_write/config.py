@@ -234,8 +234,9 @@ class EvalConfig(OutputsConfig, JudgingConfig, RuntimeConfig):
                            ("--judge-gen-kwargs", self.judge_gen_kwargs),
                            ("--captioner-args", self.captioner_args), ("--data-columns", self.data_columns)):
             check_args(flag, args)
-        if isinstance(self.data, str):
-            check_args("--data", {"data": self.data})
+        for flag, value in (("--data", self.data), ("--label", self.label), ("--run-id", self.run_id)):
+            if isinstance(value, str):  # recorded, and the label and run id name the run folder
+                check_args(flag, {flag.lstrip("-").replace("-", "_"): value})
 
     # --- templates and protocol ------------------------------------------------------------------------
     def _validate_templates(self) -> None:

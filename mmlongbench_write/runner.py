@@ -94,12 +94,11 @@ def _scrubbed(progress: Progress | None) -> Progress:
 def scrub_generation(generation: Generation) -> Generation:
     """``generation`` with registered secrets masked in its text, error and model name, before it is
     journalled, cached by the run or shown to a judge (a server that echoes the key must not spread it)."""
-    fields = {"text": generation.text, "error": generation.error, "model": generation.model}
-    if not any(isinstance(v, str) and contains_secret(v) for v in fields.values()):
+    error, model = generation.error, generation.model
+    if not any(v is not None and contains_secret(v) for v in (generation.text, error, model)):
         return generation
-    return replace(generation, text=scrub(generation.text),
-                   error=None if generation.error is None else scrub(generation.error),
-                   model=None if generation.model is None else scrub(generation.model))
+    return replace(generation, text=scrub(generation.text), error=None if error is None else scrub(error),
+                   model=None if model is None else scrub(model))
 
 
 def runtime_options(config: EvalConfig, progress: Progress | None = None) -> RuntimeOptions:

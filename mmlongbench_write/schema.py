@@ -195,7 +195,10 @@ class GenerationConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def merged(self, **overrides: Any) -> GenerationConfig:
-        """A copy with the non-None ``overrides`` applied; unknown keys go to ``extra``."""
+        """A copy with the non-None ``overrides`` applied; unknown keys go to ``extra`` (sent to the backend
+        and recorded, so a secret among them is refused: :func:`mmlongbench_write.secrets.check_args`)."""
+        from .secrets import check_args
+
         known = {f.name for f in fields(self)} - {"extra"}
         extra = dict(self.extra)
         direct: dict[str, Any] = {}
@@ -206,6 +209,7 @@ class GenerationConfig:
                 direct[key] = value
             else:
                 extra[key] = value
+        check_args("generation settings", {k: v for k, v in extra.items() if k not in self.extra})
         return replace(self, **direct, extra=extra)
 
     @property

@@ -46,11 +46,15 @@ _SECRET_NAME = re.compile(
     r"|^(?:.*[_-])?(?:api|access|auth|hf|bearer|session|refresh|id|secret)[_-]?token$|^token$",
     re.IGNORECASE,
 )
+#: names the pattern would catch that are known request settings, not credentials
+_NOT_SECRET_NAMES = frozenset({"prompt_cache_key", "idempotency_key"})
 #: query parameters of a URL that carry a credential
 _SECRET_QUERY = re.compile(r"^(?:.*[_-])?(?:key|api[_-]?key|token|access[_-]?token|secret|password|sig|signature)$",
                            re.IGNORECASE)
 #: environment variables whose values are treated as secrets when they turn up as argument values
 _SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.IGNORECASE)
+#: environment variables registered as secrets by the CLI (whole words: TOKENIZERS_PARALLELISM is not one)
+_SECRET_ENV_NAME = re.compile(r"(?:^|_)(?:API_?KEY|KEY|TOKEN|SECRET|PASSWORD|PASSWD)(?:_|$)", re.IGNORECASE)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 #: prefixes of common provider keys (OpenAI, Anthropic, Hugging Face, Google, xAI, Groq, GitHub)
 _KEY_PREFIX = re.compile(r"^(?:sk-|sk_|rk-|pk-|hf_|AIza|xai-|gsk_|ghp_|gho_|github_pat_)", re.IGNORECASE)
@@ -122,7 +126,8 @@ def contains_secret(text: str) -> bool:
 # -- refusal of secrets given as arguments ------------------------------------------------------------
 def is_secret_name(name: str) -> bool:
     """Whether an argument called ``name`` would hold a secret (``api_key_env`` names one, so it does not)."""
-    return bool(_SECRET_NAME.match(name.strip()))
+    name = name.strip()
+    return name.lower() not in _NOT_SECRET_NAMES and bool(_SECRET_NAME.match(name))
 
 
 def _env_secret_values() -> set[str]:
@@ -196,6 +201,22 @@ def looks_like_key(value: str) -> bool:
     return len(value) >= 20 and "_" not in value and mixed
 
 
+def shown(value: str) -> str:
+    """``repr(value)`` for a message, unless it looks like a key (then a placeholder that says so)."""
+    text = value.strip()
+    looks = bool(_KEY_PREFIX.match(text)) or contains_secret(text) or text in _env_secret_values() or (
+        len(text) >= 20 and not any(c in text for c in " =/") and looks_like_key(text))
+    return "an item that looks like a key (not shown)" if looks else repr(value)
+
+
+def register_environment_secrets() -> None:
+    """Register the values of secret-named environment variables (``OPENAI_API_KEY``, ``HF_TOKEN``...),
+    so they are masked even before an adapter reads them (a key pasted into the wrong flag, say)."""
+    for name, value in os.environ.items():
+        if _SECRET_ENV_NAME.search(name):
+            register(value)
+
+
 def check_key_env(value: Any, flag: str = "api_key_env") -> None:
     """Refuse an ``api_key_env`` that is not a variable name (most likely the key itself), without echoing it."""
     if value is None or value == "":
@@ -240,8 +261,10 @@ _installed = False
 
 
 def install_console_scrubber() -> None:
-    """Scrub ``sys.stdout``, ``sys.stderr`` and every log record from now on (the CLI calls this once)."""
+    """Scrub ``sys.stdout``, ``sys.stderr`` and every log record from now on, with the secret-named
+    environment variables registered (the CLI calls this first)."""
     global _installed
+    register_environment_secrets()
     if not isinstance(sys.stdout, _ScrubbingStream):
         sys.stdout = _ScrubbingStream(sys.stdout)  # type: ignore[assignment]
     if not isinstance(sys.stderr, _ScrubbingStream):

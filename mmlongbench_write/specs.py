@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import ConfigError
+from .secrets import shown
 
 
 def parse_value(raw: str) -> Any:
@@ -37,6 +38,6 @@ def parse_kv(text: str | None, *, flag: str = "--model-args", convert: bool = Tr
             continue
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"{flag}: expected key=value, got {item!r}")
+            raise ConfigError(f"{flag}: expected key=value, got {shown(item)}")
         result[key.strip()] = parse_value(value.strip()) if convert else value.strip()
     return result

@@ -10,6 +10,7 @@ for the key. Each wrong way (the key as a model arg, a generation kwarg, a judge
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -129,7 +130,8 @@ def test_api_key_env_that_is_a_key_is_refused_by_the_adapter_too() -> None:
 
 def test_argument_names_that_are_not_secrets_pass() -> None:
     secrets.check_args("--gen-kwargs", {"max_tokens": 5, "max_new_tokens": 9, "top_k": 3, "eos_token": "</s>",
-                                        "max_tokens_param": "max_tokens", "tokenizer": "x", "author": "me"})
+                                        "max_tokens_param": "max_tokens", "tokenizer": "x", "author": "me",
+                                        "prompt_cache_key": "run-1", "skip_special_tokens": True})
     for name in ("key", "api_key", "x-api-key", "authorization", "auth", "password", "hf_token", "token",
                  "access_token", "secret", "client_secret", "credentials", "private_key"):
         assert secrets.is_secret_name(name), name
@@ -146,3 +148,63 @@ def test_every_writer_scrubs_a_registered_key(tmp_path: Path) -> None:
     data = json.loads((tmp_path / "run.json").read_text("utf-8"))
     assert data == {"note": "echo ***", "***": "as a key", "x": "short"}
     assert leaks(tmp_path) == []
+
+
+def test_secrets_are_refused_on_every_path_not_only_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The judging commands, training data commands and the Python API build models and settings too."""
+    from mmlongbench_write.judges.base import JudgeOptions
+    from mmlongbench_write.judges.model_judge import judge_gen_config
+    from mmlongbench_write.model_adapters.base import resolve_model_spec
+    from mmlongbench_write.schema import GenerationConfig
+
+    attempts = [
+        lambda: resolve_model_spec("openai", {"model": "m", "authorization": f"Bearer {WRITER_KEY}"}),
+        lambda: resolve_model_spec("gpt-4o-2024-08-06", {"base_url": f"https://u:{WRITER_KEY}@example.test/v1"}),
+        lambda: GenerationConfig().merged(api_key=WRITER_KEY),
+        lambda: judge_gen_config(JudgeOptions(extra={"judge_gen_kwargs": {"hf_token": WRITER_KEY}})),
+    ]
+    for attempt in attempts:
+        with pytest.raises(ConfigError) as info:
+            attempt()
+        assert WRITER_KEY not in str(info.value)
+    from mmlongbench_write.config import EvalConfig
+    from mmlongbench_write.runner import evaluate
+
+    run_dir = evaluate(EvalConfig(model="scripted", limit=1, output=str(tmp_path)), progress=None).run_dir
+    monkeypatch.setenv("OPENAI_API_KEY", WRITER_KEY)
+    code, out, err = run_cli(["score", str(run_dir), "--judge-model", "openai", "--judge-model-args",
+                              f"model=j,password={WRITER_KEY}"], capsys)
+    assert code == EXIT_USAGE and "looks like a secret" in err and leaks(tmp_path, out, err) == []
+
+
+def test_a_key_pasted_as_a_bare_item_is_not_echoed(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # a key the environment does not know of
+    code, out, err = run_cli(["eval", "--model", "openai", "--model-args", f"model=m,{WRITER_KEY}",
+                              "--output", str(tmp_path)], capsys)
+    assert code == EXIT_USAGE and "looks like a key (not shown)" in err and leaks(tmp_path, out, err) == []
+
+
+def test_a_key_in_the_label_or_run_id_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both name the run folder, where no scrubbing reaches (and the run id slug is lower-cased)."""
+    monkeypatch.setenv("SOME_SERVICE_TOKEN", JUDGE_KEY)
+    for flag in ("--label", "--run-id"):
+        code, out, err = run_cli(["eval", "--model", "scripted", "--limit", "1", "--output", str(tmp_path),
+                                  flag, f"mine-{JUDGE_KEY}"], capsys)
+        assert code == EXIT_USAGE and "is a secret" in err and leaks(tmp_path, out, err) == []
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_the_cli_masks_secret_environment_values_before_any_adapter_reads_them(
+        capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOME_SERVICE_TOKEN", JUDGE_KEY)
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false-but-longer")  # not a secret name: never masked
+    secrets.install_console_scrubber()
+    print(f"echo {JUDGE_KEY} false-but-longer")
+    logging.getLogger("mmlw-test").error("logged %s", JUDGE_KEY)
+    out, err = capsys.readouterr()
+    assert out == "echo *** false-but-longer\n" and JUDGE_KEY not in err
+    assert [r.getMessage() for r in caplog.records if r.name == "mmlw-test"] == ["logged ***"]

@@ -178,6 +178,8 @@ def print_outcome(outcome: Any) -> None:
         return "n/a" if value is None else f"{value:.1f}"
 
     r = outcome.results
+    # soft_wrap: lines are written whole (the terminal wraps them), so the secret scrubber on stdout/stderr
+    # sees every value intact, never split across lines
     console = Console(stderr=False)
     console.print(
         f"[bold]{outcome.run_dir}[/bold]  " + "  ".join(f"{m}={fmt(m)}" for m in metrics) + "  "
@@ -185,13 +187,13 @@ def print_outcome(outcome: Any) -> None:
         f"from cache={outcome.from_cache}  "
         f"reused={outcome.reused}  judged now={outcome.judged}  generation errors={r.get('n_generation_errors')}  "
         f"judge failures={r.get('n_judge_failures')}  truncated={r.get('n_truncated')}  status={outcome.status}",
-        highlight=False,
+        highlight=False, soft_wrap=True,
     )
     errors = Console(stderr=True)
     if outcome.status == "stopped":
-        errors.print(f"stopped: {outcome.stopped_reason}", highlight=False)
+        errors.print(f"stopped: {outcome.stopped_reason}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_STOPPED)
     if outcome.status == "incomplete":
         errors.print(f"incomplete: {'; '.join(outcome.incomplete_reasons)} — re-run the same command to retry",
-                     highlight=False)
+                     highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_INCOMPLETE)
