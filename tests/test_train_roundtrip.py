@@ -151,7 +151,7 @@ def test_two_machines_meet_at_the_rendezvous(tmp_path: Path, tiny_model_dir: Pat
     out = tmp_path / "two-nodes"
     port = str(_free_port())
     procs = [subprocess.Popen(
-        [str(MMLW), "train", "sft", "--model", str(tiny_model_dir), "--data", str(data), "--output", str(out),
+        [*MMLW, "train", "sft", "--model", str(tiny_model_dir), "--data", str(data), "--output", str(out),
          "--max-steps", "2", "--batch-size", "1", "--nproc", "1", "--num-machines", "2", "--machine-rank", str(rank),
          "--main-process-ip", "127.0.0.1", "--main-process-port", port, *CPU_FLAGS[4:]],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(tmp_path)) for rank in (0, 1)]
