@@ -104,7 +104,8 @@ def test_presets_and_overrides() -> None:
         preset="longwriter-v-72b",
         overrides={"learning_rate": 1e-6, "epochs": None},
     )
-    assert big.model == "./ckpt" and big.learning_rate == 1e-6 and big.epochs == 3
+    # DPO's own single epoch wins over the preset's 3 SFT epochs (docs/training.md: DPO defaults)
+    assert big.model == "./ckpt" and big.learning_rate == 1e-6 and big.epochs == 1
     assert TRAIN_PRESETS["longwriter-v-72b"]["learning_rate"] == 7e-6
     with pytest.raises(ConfigError, match="unknown training preset"):
         resolve_settings("sft", "m", ["d"], "o", preset="longwriter-v-8b")

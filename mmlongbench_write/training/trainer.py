@@ -122,8 +122,8 @@ def common_args(settings: TrainSettings) -> dict[str, Any]:
         args["save_steps"] = settings.save_steps
     if settings.save_total_limit:
         args["save_total_limit"] = settings.save_total_limit
-    if "tensorboard" in settings.report_to:
-        args["logging_dir"] = str(Path(settings.output) / "runs")
+    # TensorBoard: transformers 5 has no ``logging_dir`` any more; its callback writes to
+    # DIR/runs/<date>_<host>/ by default (TENSORBOARD_LOGGING_DIR, when set, overrides the folder)
     if settings.eval_split or settings.eval_data:
         args.update(eval_args(settings))
     args.update(settings.extra)
