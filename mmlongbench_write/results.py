@@ -31,6 +31,9 @@ def judge_score(judgement: Judgement, metrics: dict[str, float | None]) -> Judge
                       attempts=judgement.attempts)
 
 
+NOT_GENERATED = "not generated"  # the error of a sample without any generation record
+
+
 def sample_row(sample: Sample, state: JournalState) -> SampleRow:
     """The ``samples.jsonl`` row of one sample (docs/run-format.md)."""
     record = state.generations.get(sample.id) or state.failed_generations.get(sample.id)
@@ -52,7 +55,7 @@ def sample_row(sample: Sample, state: JournalState) -> SampleRow:
         word_count=word_count(response) if response is not None else None,
         scores={slot: judge_score(rec.judgement, rec.metrics) for slot, rec in judgements.items()},
         finish_reason=generation.finish_reason if generation else None,
-        error=(generation.error if generation else "not generated"),
+        error=(generation.error if generation else NOT_GENERATED),
         usage=generation.usage if generation else Usage(),
         judge_usage=sum((rec.judgement.usage for rec in judgements.values()), Usage()),
         latency_s=generation.latency_s if generation else None,
@@ -68,7 +71,8 @@ def run_totals(rows: Sequence[SampleRow]) -> dict[str, Any]:
     return {
         "n_samples": len(rows),
         "n_generated": sum(1 for r in rows if r.generated),
-        "n_generation_errors": sum(1 for r in rows if not r.generated),
+        # a sample the run has not reached yet (a stop, a shard) is not an error: only failed generations are
+        "n_generation_errors": sum(1 for r in rows if not r.generated and r.error != NOT_GENERATED),
         "n_truncated": sum(1 for r in rows if r.truncated),
         "n_length_scored": sum(1 for r in rows if r.length_score is not None),
         "n_quality_scored": sum(1 for r in rows if r.quality_score is not None),

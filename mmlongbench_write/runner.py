@@ -34,6 +34,7 @@ from .model_adapters.base import (
 )
 from .output_folder import prepare_run_folder
 from .planning import Plan, build_plan
+from .progress_events import EventSink, PhaseTracker
 from .provenance import git_revision, package_versions
 from .registry import judges as judge_registry
 from .results import write_final
@@ -201,8 +202,12 @@ def reconcile(state: JournalState, plan: Plan) -> int:
     return changed
 
 
-def evaluate(config: EvalConfig, progress: Progress | None = _stderr) -> RunOutcome:
-    """Run (or resume) an evaluation and return its outcome. The public entry point of the library."""
+def evaluate(config: EvalConfig, progress: Progress | None = _stderr, events: EventSink | None = None) -> RunOutcome:
+    """Run (or resume) an evaluation and return its outcome. The public entry point of the library.
+
+    ``progress`` gets the run's text lines; ``events`` (optional) gets a typed snapshot of each phase
+    after every item (:mod:`mmlongbench_write.progress_events`) and replaces the periodic ``N/M done`` lines.
+    """
     say = _scrubbed(progress)
     timings: dict[str, float] = {}
     runtime = runtime_options(config, say)
@@ -215,7 +220,7 @@ def evaluate(config: EvalConfig, progress: Progress | None = _stderr) -> RunOutc
     judges = build_judges(config, runtime) if config.stage != "generate" else []
     try:
         meta = run.open(run_metadata(config, spec, plan, judges, run))
-        return _evaluate_open(config, spec, runtime, plan, run, judges, meta, say, timings)
+        return _evaluate_open(config, spec, runtime, plan, run, judges, meta, say, timings, events)
     finally:
         for judge in judges:
             judge.close()
@@ -223,13 +228,15 @@ def evaluate(config: EvalConfig, progress: Progress | None = _stderr) -> RunOutc
 
 
 def _evaluate_open(config: EvalConfig, spec: ModelSpec, runtime: RuntimeOptions, plan: Plan, run: RunDirectory,
-                   judges: list[Judge], meta: dict[str, Any], say: Progress, timings: dict[str, float]) -> RunOutcome:
+                   judges: list[Judge], meta: dict[str, Any], say: Progress, timings: dict[str, float],
+                   events: EventSink | None = None) -> RunOutcome:
     state = Journal.replay(run.path / JOURNAL)
     changed = reconcile(state, plan)
     if changed:
         say(f"{changed} sample(s) changed since they were generated (instruction, images or settings): "
             "generating and judging them again")
     budget = make_budget(config, state, str(meta["model"].get("model") or spec.adapter))
+    table = price_table(config, budget) if events is not None else None
     generated_before = sum(1 for i in plan.items if i.sample.id in state.generations)
     stopped: str | None = None
     from_cache = 0
@@ -241,11 +248,13 @@ def _evaluate_open(config: EvalConfig, spec: ModelSpec, runtime: RuntimeOptions,
                 if todo:
                     with build_adapter(config, spec, runtime) as adapter, _timed(timings, "generate_s"):
                         meta["model"] = {**adapter.identity(), "preset": spec.preset}
-                        from_cache = generate_all(adapter, todo, journal, state, say, budget=budget)
+                        from_cache = generate_all(adapter, todo, journal, state, say, budget=budget,
+                                                  tracker=PhaseTracker(events, "generate", len(todo), table)
+                                                  if events is not None else None)
             with _timed(timings, "judge_s"):
                 for judge in judges:
                     judge_all(judge, plan, state, journal, say, budget=budget,
-                              chunk_size=chunk_size(runtime, len(plan.items)))
+                              chunk_size=chunk_size(runtime, len(plan.items)), events=events, table=table)
         except (BudgetExceeded, ServerFailing) as exc:  # both resumable: finalize as stopped
             stopped = str(exc)
     if budget is not None:
@@ -333,8 +342,15 @@ def make_budget(config: EvalConfig, state: JournalState, model_name: str) -> Bud
     return budget
 
 
+def price_table(config: EvalConfig, budget: Budget | None) -> dict[str, Any]:
+    """The prices the progress display estimates cost with (the budget's when ``--max-cost`` is set)."""
+    from .pricing import load_price_table
+
+    return dict(budget.table) if budget is not None else load_price_table(config.prices, batch=config.batch)
+
+
 def generate_all(adapter: ModelAdapter, requests: Sequence[Request], journal: Journal, state: JournalState,
-                 say: Progress, budget: Budget | None = None) -> int:
+                 say: Progress, budget: Budget | None = None, tracker: PhaseTracker | None = None) -> int:
     """Generate ``requests``, journalling each result as it arrives. Returns how many the cache answered.
 
     With a budget, requests go out in chunks of ``--concurrency`` and the budget is consulted before each
@@ -347,6 +363,8 @@ def generate_all(adapter: ModelAdapter, requests: Sequence[Request], journal: Jo
     started = time.perf_counter()
     model_name = adapter.model_name
     hashes = {r.id: request_hash(r) for r in requests}
+    if tracker is not None:
+        tracker.start()
 
     def bound(part: Sequence[Request]) -> float:
         assert budget is not None
@@ -367,7 +385,13 @@ def generate_all(adapter: ModelAdapter, requests: Sequence[Request], journal: Jo
             else:
                 failed += 1
                 say(f"  {generation.request_id}: generation failed: {generation.error}")
-            _report_progress(say, done + failed, len(requests), started)
+            if tracker is not None:
+                tracker.advance(ok=generation.ok, usage=generation.usage, cached=generation.cached,
+                                model=generation.model or model_name)
+            else:
+                _report_progress(say, done + failed, len(requests), started)
+    if tracker is not None:
+        tracker.finish()
     say(f"generated {done} of {len(requests)}" + (f" ({cached} from the response cache)" if cached else "")
         + (f", {failed} failed (retried on resume)" if failed else ""))
     return cached
@@ -383,7 +407,8 @@ def _report_progress(say: Progress, finished: int, total: int, started: float) -
 
 
 def judge_all(judge: Judge, plan: Plan, state: JournalState, journal: Journal, say: Progress,
-              budget: Budget | None = None, chunk_size: int = 8) -> int:
+              budget: Budget | None = None, chunk_size: int = 8, events: EventSink | None = None,
+              table: dict[str, Any] | None = None) -> int:
     """Judge every generated sample whose verdict in this judge's slot is missing, failed, or was made
     from another input (another judge, response, instruction, images or L).
 
@@ -411,6 +436,8 @@ def judge_all(judge: Judge, plan: Plan, state: JournalState, journal: Journal, s
     say(f"judging {len(items)} samples with {judge.name}")
     count = failures = 0
     judge_model = str(identity.get("model") or judge.name)
+    tracker = PhaseTracker(events, f"judge:{judge.name}", len(items), table)
+    tracker.start()
 
     def bound(_part: Sequence[JudgeInput]) -> float | None:
         assert budget is not None
@@ -425,6 +452,8 @@ def judge_all(judge: Judge, plan: Plan, state: JournalState, journal: Journal, s
                 budget.charge(judge_model, verdict.usage)
             count += 1
             failures += not verdict.ok
+            tracker.advance(ok=verdict.ok, usage=verdict.usage, model=judge_model)
+    tracker.finish()
     if failures:
         say(f"  {failures} judge failures ({judge.name}); they are excluded from {judge.name}'s metrics and counted")
     return count

@@ -93,6 +93,12 @@ def test_a_stored_answer_of_the_wrong_shape_is_a_miss_and_is_replaced(tmp_path: 
     store.close()
 
 
+def summary(out: str) -> dict[str, str]:
+    """The end-of-run summary table (plain ``name  value`` lines off a terminal) as a dict."""
+    rows = (line.rsplit(None, 1) for line in out.splitlines() if line.strip())
+    return {r[0].strip(): r[1] for r in rows if len(r) == 2}
+
+
 def test_the_summary_counts_cached_answers_apart_from_generated_ones(tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture[str],
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
@@ -101,9 +107,9 @@ def test_the_summary_counts_cached_answers_apart_from_generated_ones(tmp_path: P
         base = ["eval", "--model", "openai", "--model-args", f"model=default,base_url={server.openai_url}",
                 "--limit", "3", "--cache-dir", str(tmp_path / "cache")]
         code, out, _ = run_cli([*base, "--output", str(tmp_path / "a")], capsys)
-        assert code == 0 and "generated now=3  from cache=0" in " ".join(out.split("\n"))
+        assert code == 0 and summary(out)["generated now"] == "3" and summary(out)["from cache"] == "0"
         code, out, _ = run_cli([*base, "--output", str(tmp_path / "b")], capsys)
-        assert code == 0 and "generated now=0  from cache=3" in " ".join(out.split("\n"))
+        assert code == 0 and summary(out)["generated now"] == "0" and summary(out)["from cache"] == "3"
         assert server.count == 3
     results = json.loads(next((tmp_path / "b").iterdir()).joinpath("results.json").read_text("utf-8"))
     assert results["n_cached"] == 3

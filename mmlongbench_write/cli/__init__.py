@@ -52,8 +52,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        print("interrupted: finished work is saved; re-run the same command to resume", file=sys.stderr)
-        sys.exit(130)
+        _interrupted()
     except SystemExit:
         raise
     except Exception as exc:  # click usage errors arrive here in non-standalone mode
@@ -67,5 +66,16 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(exc, click.exceptions.Abort):
             sys.exit(1)
         raise
+    if code == INTERRUPTED:  # typer turns Ctrl-C into Exit(130), which non-standalone mode returns
+        _interrupted()
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+INTERRUPTED = 130  # the shell's code for a process stopped by SIGINT
+
+
+def _interrupted() -> None:
+    """Ctrl-C: say that nothing finished is lost (every record is journalled as it arrives) and how to go on."""
+    print("\ninterrupted: finished work is saved; run the same command again to resume", file=sys.stderr, flush=True)
+    sys.exit(INTERRUPTED)

@@ -79,6 +79,8 @@ def register(app: typer.Typer) -> None:
         batch: opt.Batch = None,
         batch_fallback: opt.BatchFallback = None,
         batch_poll_s: opt.BatchPoll = None,
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display (the run's warnings and "
+                                   "the summary are still printed)", rich_help_panel=_RUN),
     ) -> None:
         """Generate with a model, judge the outputs and store a resumable run."""
         from mmlongbench_write.config import EvalConfig
@@ -109,7 +111,10 @@ def register(app: typer.Typer) -> None:
             if model is None:
                 raise ConfigError("--model is required (or --config FILE); `mmlw models` lists the choices")
             config = EvalConfig.from_dict(given)
-        outcome = evaluate(config)
+        from .progress import RunDisplay
+
+        with RunDisplay.for_stderr(quiet) as display:
+            outcome = evaluate(config, progress=display.say, events=display)
         print_outcome(outcome)
 
     @app.command("score")
@@ -163,37 +168,59 @@ def register(app: typer.Typer) -> None:
         print_outcome(outcome)
 
 
-def print_outcome(outcome: Any) -> None:
-    """A short summary: where the run is, its headline scores, what this session did; exits with the
-    run's status code (0 complete, 3 stopped, 4 incomplete; README "Exit codes")."""
-    from rich.console import Console
-
-    from mmlongbench_write.errors import EXIT_INCOMPLETE, EXIT_STOPPED
-
-    scores = outcome.results.get("scores", {}).get("overall", {})
-    metrics = [str(m.get("name")) for m in outcome.results.get("metrics") or [] if isinstance(m, dict)]
+def summary_rows(outcome: Any) -> list[tuple[str, str]]:
+    """The facts of the end-of-run summary, in order: headline scores, then what this session did."""
+    r = outcome.results
+    scores = r.get("scores", {}).get("overall", {})
+    metrics = [str(m.get("name")) for m in r.get("metrics") or [] if isinstance(m, dict)]
 
     def fmt(metric: str) -> str:
         value = (scores.get(metric) or {}).get("mean")
         return "n/a" if value is None else f"{value:.1f}"
 
-    r = outcome.results
-    # soft_wrap: lines are written whole (the terminal wraps them), so the secret scrubber on stdout/stderr
-    # sees every value intact, never split across lines
-    console = Console(stderr=False)
-    console.print(
-        f"[bold]{outcome.run_dir}[/bold]  " + "  ".join(f"{m}={fmt(m)}" for m in metrics) + "  "
-        f"samples={r.get('n_samples')}  generated now={outcome.generated - outcome.from_cache}  "
-        f"from cache={outcome.from_cache}  "
-        f"reused={outcome.reused}  judged now={outcome.judged}  generation errors={r.get('n_generation_errors')}  "
-        f"judge failures={r.get('n_judge_failures')}  truncated={r.get('n_truncated')}  status={outcome.status}",
-        highlight=False, soft_wrap=True,
-    )
+    n_samples, n_generated = r.get("n_samples") or 0, r.get("n_generated") or 0
+    rows = [("run", str(outcome.run_dir)), *((m, fmt(m)) for m in metrics),
+            ("samples", str(r.get("n_samples"))),
+            ("generated now", str(outcome.generated - outcome.from_cache)),
+            ("from cache", str(outcome.from_cache)), ("reused", str(outcome.reused)),
+            ("judged now", str(outcome.judged)),
+            ("generation errors", str(r.get("n_generation_errors")))]
+    not_generated = n_samples - n_generated - int(r.get("n_generation_errors") or 0)
+    if not_generated > 0:
+        rows.append(("not generated yet", str(not_generated)))
+    rows += [("judge failures", str(r.get("n_judge_failures"))), ("truncated", str(r.get("n_truncated"))),
+             ("status", str(outcome.status))]
+    return rows
+
+
+def print_outcome(outcome: Any) -> None:
+    """A small table on stdout (plain ``name  value`` lines when stdout is not a terminal): where the run
+    is, its headline scores, what this session did; exits with the run's status code (0 complete,
+    3 stopped, 4 incomplete; README "Exit codes")."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from mmlongbench_write.errors import EXIT_INCOMPLETE, EXIT_STOPPED
+
+    # values are never wrapped or cut (overflow="ignore", soft_wrap), so the secret scrubber on
+    # stdout/stderr sees every value whole
+    console = Console(stderr=False, highlight=False, soft_wrap=True)
+    rows = summary_rows(outcome)
+    if console.is_terminal:
+        table = Table(show_header=False, box=None, padding=(0, 2), title="run summary", title_justify="left")
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column(no_wrap=True, overflow="ignore")
+        for name, value in rows:
+            table.add_row(name, value)
+        console.print(table)
+    else:
+        width = max(len(name) for name, _ in rows)
+        print("\n".join(f"{name:<{width}}  {value}" for name, value in rows), flush=True)
     errors = Console(stderr=True)
     if outcome.status == "stopped":
-        errors.print(f"stopped: {outcome.stopped_reason}", highlight=False, soft_wrap=True)
+        errors.print(f"stopped: {outcome.stopped_reason}", highlight=False, soft_wrap=True, markup=False)
         raise typer.Exit(EXIT_STOPPED)
     if outcome.status == "incomplete":
         errors.print(f"incomplete: {'; '.join(outcome.incomplete_reasons)} — re-run the same command to retry",
-                     highlight=False, soft_wrap=True)
+                     highlight=False, soft_wrap=True, markup=False)
         raise typer.Exit(EXIT_INCOMPLETE)
