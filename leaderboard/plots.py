@@ -22,7 +22,9 @@ KINDS = ("length-scatter", "ruler", "tasks", "dimensions")
 
 
 def _mpl() -> Any:
-    import matplotlib
+    from mmlongbench_write.extras import require
+
+    matplotlib = require("matplotlib", "plots (`mmlw plot`, `leaderboard --format html`)")
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt

@@ -293,9 +293,9 @@ def ensure_tiny_model(cache_dir: Path | None = None) -> Path:
     try:
         target = tiny_model_cache_path(cache_dir)
     except ImportError as exc:
-        raise AdapterError(
-            f"the tiny model needs torch and transformers ({exc.name} missing): pip install 'mmlongbench-write[hf]'"
-        ) from None
+        from mmlongbench_write.extras import MissingExtra
+
+        raise MissingExtra(exc.name or "transformers", "the tiny model", extra="hf") from None
     if (target / "config.json").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
