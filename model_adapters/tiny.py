@@ -21,8 +21,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from mmlongbench_write.errors import AdapterError
-
 #: Preset name; also the ``pretrained`` alias ``mmlw:tiny-random-qwen2.5-vl`` the hf adapter resolves.
 TINY_MODEL_NAME = "tiny-random-qwen2.5-vl"
 TINY_MODEL_ALIAS = f"mmlw:{TINY_MODEL_NAME}"
