@@ -38,7 +38,7 @@ class MissingExtra(AdapterError):
         self.module = top
         self.extra = extra or EXTRA_OF.get(top, "")
         fix = f"pip install 'mmlongbench-write[{self.extra}]'" if self.extra else f"pip install {top}"
-        super().__init__(f"{purpose} needs {top}, which is not installed: {fix}")
+        super().__init__(f"{top} is not installed ({purpose} needs it): {fix}")
 
 
 def install_hint(module: str) -> str | None:
