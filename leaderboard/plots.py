@@ -19,10 +19,16 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 KINDS = ("length-scatter", "ruler", "tasks", "dimensions")
+#: Raster resolution of saved figures (``mmlw plot --dpi``); 150 dpi reads well on slides and in papers.
+DEFAULT_DPI = 150
+#: Size in inches of the one-panel figures: 1200x900 pixels at the default dpi.
+FIGSIZE = (8.0, 6.0)
 
 
 def _mpl() -> Any:
-    import matplotlib
+    from mmlongbench_write.extras import require
+
+    matplotlib = require("matplotlib", "plots (`mmlw plot`, `leaderboard --format html`)")
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
@@ -45,7 +51,7 @@ def _labels(runs: Sequence[StoredRun]) -> list[str]:
 def plot_length_scatter(runs: Sequence[StoredRun]) -> Figure | None:
     """Output length vs required length, log-log, y = x, one colour per run (paper Fig. 1 style)."""
     plt = _mpl()
-    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=90)
+    fig, ax = plt.subplots(figsize=FIGSIZE)
     lo, hi, any_point = float("inf"), 0.0, False
     for run, label, color in zip(runs, _labels(runs), _colors(len(runs)), strict=False):
         pts = [(r.required_length, max(1, r.word_count or 0)) for r in run.rows
@@ -91,7 +97,7 @@ def plot_ruler(runs: Sequence[StoredRun]) -> Figure | None:
             curves.append((label, xs, [sum(by_l[x]) / len(by_l[x]) for x in xs]))
     if not curves:
         return None
-    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=90)
+    fig, ax = plt.subplots(figsize=FIGSIZE)
     top = 0.0
     for (label, xs, ys), color in zip(curves, _colors(len(curves)), strict=False):
         ax.plot(xs, ys, marker="o", color=color, label=label)
@@ -137,7 +143,7 @@ def plot_tasks(runs: Sequence[StoredRun]) -> Figure | None:
             metric_series[metric].append((label, vals))
     has_q = any(v is not None for _, vals in metric_series["S_q"] for v in vals)
     panels = ["S_l", "S_q"] if has_q else ["S_l"]
-    fig, axes = plt.subplots(1, len(panels), figsize=(6.0 * len(panels), 4.4), dpi=90, squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(7.0 * len(panels), 5.2), squeeze=False)
     colors = _colors(len(runs))
     for ax, metric in zip(axes[0], panels, strict=False):
         _grouped_bars(ax, tasks, metric_series[metric], colors)
@@ -170,7 +176,7 @@ def plot_dimensions(runs: Sequence[StoredRun]) -> Figure | None:
             series.append((label, sums))
     if not series:
         return None
-    fig, ax = plt.subplots(figsize=(7.2, 4.4), dpi=90)
+    fig, ax = plt.subplots(figsize=(9.0, 5.5))
     data = [(label, [sum(s[key]) / len(s[key]) if s.get(key) else None for key, _ in DIMENSIONS])
             for label, s in series]
     _grouped_bars(ax, [name for _, name in DIMENSIONS], data, _colors(len(series)))
@@ -204,7 +210,7 @@ def plot_winrate(pairwise: Sequence[dict[str, Any]]) -> Figure | None:
             if rate is not None:
                 matrix[row][col] = rate
     size = 1.2 + 0.9 * len(names)
-    fig, ax = plt.subplots(figsize=(size + 1.5, size), dpi=90)
+    fig, ax = plt.subplots(figsize=(size + 1.5, size))
     im = ax.imshow(matrix, vmin=0, vmax=1, cmap="RdYlGn")
     for i in range(len(names)):
         for j in range(len(names)):
@@ -229,17 +235,19 @@ PLOTTERS = {
 }
 
 
-def figure_bytes(fig: Figure, fmt: str = "png") -> bytes:
+def figure_bytes(fig: Figure, fmt: str = "png", dpi: int = DEFAULT_DPI) -> bytes:
     import io
 
     buf = io.BytesIO()
-    fig.savefig(buf, format=fmt)
+    fig.savefig(buf, format=fmt, dpi=dpi)
     _mpl().close(fig)
     return buf.getvalue()
 
 
-def save_plot(runs: Sequence[StoredRun], kind: str, output: str | Path) -> Path:
+def save_plot(runs: Sequence[StoredRun], kind: str, output: str | Path, dpi: int = DEFAULT_DPI) -> Path:
     """Draw ``kind`` for ``runs`` and save it; the format follows the file suffix (.png or .svg)."""
+    if not 10 <= dpi <= 1200:
+        raise MMLWError(f"--dpi {dpi}: choose between 10 and 1200")
     if kind not in PLOTTERS:
         raise MMLWError(f"unknown plot kind {kind!r}; choose from {', '.join(KINDS)}")
     out = Path(output)
@@ -253,5 +261,5 @@ def save_plot(runs: Sequence[StoredRun], kind: str, output: str | Path) -> Path:
             + (" (no samples with task 'ruler')" if kind == "ruler" else "")
         )
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(figure_bytes(fig, fmt))
+    out.write_bytes(figure_bytes(fig, fmt, dpi))
     return out

@@ -47,6 +47,7 @@ def merge_runs(run_dirs: Sequence[Path], output: str, run_id: str | None = None)
         if parse_shard(shard)[1] != parse_shard(first["config"]["shard"])[1]:
             raise ConfigError(f"{path}: shard {shard} splits the data differently from the other runs")
         shards[shard] = path
+    missing = missing_shards(list(shards))
 
     config_dict = {**first["config"], "shard": None, "output": output, "run_id": run_id, "stage": "judge"}
     config = EvalConfig.from_dict(config_dict)
@@ -77,5 +78,17 @@ def merge_runs(run_dirs: Sequence[Path], output: str, run_id: str | None = None)
         results, status, reasons = finalize(run.path, plan, state, meta, [], previous, None)
     finally:
         run.close()
+    if missing:  # name the shards to merge in; the sample counts alone do not say which run is absent
+        reasons = [f"shard {', '.join(missing)} missing (merge its run too once it has finished)", *reasons]
     return RunOutcome(run.path, results.to_json(), 0, 0, len(state.generations), status=status,
                       incomplete_reasons=reasons)
+
+
+def missing_shards(shards: Sequence[str]) -> list[str]:
+    """The ``i/n`` shards of the same split that are not among ``shards`` (all of which split by the same n)."""
+    parsed = [parse_shard(s) for s in shards]
+    if not parsed:
+        return []
+    count = parsed[0][1]
+    present = {index for index, _ in parsed}
+    return [f"{i}/{count}" for i in range(count) if i not in present]

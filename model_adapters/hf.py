@@ -106,14 +106,10 @@ class HFAdapter(ModelAdapter):
         """Load processor and model (once). Raises :class:`AdapterError` with one line on failure."""
         if self.model is not None:
             return
-        try:
-            import torch
-            import transformers
-        except ImportError as exc:
-            raise AdapterError(
-                f"the hf adapter needs torch and transformers ({exc.name} is missing): "
-                "pip install 'mmlongbench-write[hf]'"
-            ) from None
+        from mmlongbench_write.extras import require
+
+        torch = require("torch", "the hf adapter")
+        transformers = require("transformers", "the hf adapter")
         path = self._checkpoint_path()
         common: dict[str, Any] = {"trust_remote_code": bool(self.model_args.get("trust_remote_code", False))}
         if not Path(path).is_dir() and hub_unavailable():

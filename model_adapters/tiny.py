@@ -21,8 +21,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from mmlongbench_write.errors import AdapterError
-
 #: Preset name; also the ``pretrained`` alias ``mmlw:tiny-random-qwen2.5-vl`` the hf adapter resolves.
 TINY_MODEL_NAME = "tiny-random-qwen2.5-vl"
 TINY_MODEL_ALIAS = f"mmlw:{TINY_MODEL_NAME}"
@@ -293,9 +291,9 @@ def ensure_tiny_model(cache_dir: Path | None = None) -> Path:
     try:
         target = tiny_model_cache_path(cache_dir)
     except ImportError as exc:
-        raise AdapterError(
-            f"the tiny model needs torch and transformers ({exc.name} missing): pip install 'mmlongbench-write[hf]'"
-        ) from None
+        from mmlongbench_write.extras import MissingExtra
+
+        raise MissingExtra(exc.name or "transformers", "the tiny model", extra="hf") from None
     if (target / "config.json").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

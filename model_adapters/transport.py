@@ -56,15 +56,9 @@ class Transport:
     """One aiohttp session (connection pool) bound to the adapter's event loop."""
 
     def __init__(self, idle_s: float, pool: int) -> None:
-        try:
-            import aiohttp
-        except ImportError:
-            from mmlongbench_write.errors import AdapterError
+        from mmlongbench_write.extras import require
 
-            raise AdapterError(
-                "the API adapters need aiohttp: pip install 'mmlongbench-write[api]'"
-            ) from None
-
+        aiohttp = require("aiohttp", "the API adapters (openai, anthropic)")
         self._aiohttp = aiohttp
         self.idle_s = idle_s
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=idle_s, sock_read=idle_s)

@@ -149,14 +149,10 @@ class VLLMAdapter(ModelAdapter):
         """Start the engine (once), sized for ``requests``; one-line :class:`AdapterError` when it cannot."""
         if self.llm is not None:
             return
-        try:
-            import torch
-            import vllm  # type: ignore[import-not-found]
-        except ImportError as exc:
-            raise AdapterError(
-                f"the vllm adapter needs vLLM on a CUDA machine ({exc.name} is not installed): "
-                "pip install 'mmlongbench-write[vllm]'"
-            ) from None
+        from mmlongbench_write.extras import require
+
+        torch = require("torch", "the vllm adapter (on a CUDA machine)", extra="vllm")
+        vllm = require("vllm", "the vllm adapter (on a CUDA machine)")
         if not torch.cuda.is_available():
             raise AdapterError("the vllm adapter needs a CUDA GPU and none is available; use --model hf on CPU")
         kwargs = engine_kwargs(self.model_args, requests)

@@ -35,12 +35,10 @@ _IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"
 
 
 def _require_web() -> None:
-    try:
-        import starlette  # noqa: F401
-        import uvicorn  # noqa: F401
-    except ImportError:
-        raise MMLWError("`mmlw annotate serve` needs the annotate extra: pip install 'mmlongbench-write[annotate]'"
-                        ) from None
+    from mmlongbench_write.extras import require
+
+    require("starlette", "`mmlw annotate serve`")
+    require("uvicorn", "`mmlw annotate serve`")
 
 
 class _SecurityHeaders:

@@ -34,9 +34,26 @@ def build_app() -> typer.Typer:
         add_completion=False,
         pretty_exceptions_enable=False,
     )
+    app.callback()(_root_options)
     for module in COMMAND_MODULES:
         importlib.import_module(module).register(app)
     return app
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from mmlongbench_write import __version__
+
+        print(f"mmlw {__version__}")
+        raise typer.Exit(0)
+
+
+def _root_options(
+    version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", callback=_show_version, is_eager=True
+    ),
+) -> None:
+    """MMLongBench-Write: evaluate how long, and how well, vision-language models write from images."""
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -47,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     app = build_app()
     try:
         # outside standalone mode click returns (instead of raising) the code of a typer.Exit
-        code = app(args=argv, standalone_mode=False)
+        code = app(args=argv, prog_name="mmlw", standalone_mode=False)
     except MMLWError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
@@ -55,17 +72,21 @@ def main(argv: list[str] | None = None) -> None:
         _interrupted()
     except SystemExit:
         raise
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
+    except ModuleNotFoundError as exc:  # an optional library imported without extras.require
+        from mmlongbench_write.extras import from_import_error
 
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
-        raise
+        missing = from_import_error(exc)
+        if missing is None:
+            raise
+        print(f"error: {missing}", file=sys.stderr)
+        sys.exit(missing.exit_code)
+    except Exception as exc:  # click/typer usage errors arrive here in non-standalone mode
+        from mmlongbench_write.cli.usage import handle
+
+        handled = handle(exc)
+        if handled is None:
+            raise
+        sys.exit(handled)
     if code == INTERRUPTED:  # typer turns Ctrl-C into Exit(130), which non-standalone mode returns
         _interrupted()
     if isinstance(code, int) and code:

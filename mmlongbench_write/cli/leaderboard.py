@@ -189,6 +189,7 @@ def plot(
     runs: Annotated[list[str], typer.Argument(help="Run directories or folders of runs.")],
     kind: Annotated[str, typer.Option("--kind", help="length-scatter | ruler | tasks | dimensions")],
     output: Annotated[Path, typer.Option("--output", "-o", help="FILE.png or FILE.svg")],
+    dpi: Annotated[int, typer.Option("--dpi", help="resolution of a .png (default 150: 1200x900 pixels)")] = 150,
 ) -> None:
     """Draw one of the report's figures for papers and slides (matplotlib)."""
     from mmlongbench_write.leaderboard.plots import save_plot
@@ -197,7 +198,7 @@ def plot(
     found = find_runs(runs)
     if not found:
         raise MMLWError(f"no run directories found under {', '.join(runs)}")
-    out = save_plot([load_run(p) for p in found], kind, output)
+    out = save_plot([load_run(p) for p in found], kind, output, dpi=dpi)
     typer.echo(f"wrote {out}")
 
 
