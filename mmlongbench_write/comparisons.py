@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import JudgingConfig, RuntimeConfig
-from .errors import BudgetExceeded, MMLWError
+from .errors import BudgetExceeded, MMLWError, ServerFailing
 from .fields import Fields, RunFormatError
 from .journal import Journal, JudgementRecord, judge_input_hash, read_lines
 from .kvstore import stable_hash
@@ -255,7 +255,7 @@ def pairwise(run_a: str | Path, run_b: str | Path, judging: JudgingConfig | None
                                             "model": judge.adapter.model_name, "verdict": verdict.to_dict()})
                             budget.charge(judge.adapter.model_name, verdict.usage)
                             verdicts[verdict.sample_id] = verdict
-                except BudgetExceeded as exc:
+                except (BudgetExceeded, ServerFailing) as exc:  # both resumable: keep what was judged
                     stopped = str(exc)
             ordered = [verdicts[p.sample.id] for p in pairs if p.sample.id in verdicts]
             result = summarize(ordered, {"run_id": a.run_id, "label": a.label}, {"run_id": b.run_id, "label": b.label},
@@ -359,7 +359,7 @@ def judge_agreement(run: str | Path, judges: tuple[JudgeChoice, JudgeChoice], ju
                                                             judge.metric_values(verdict)))
                                 budget.charge(str(identity.get("model") or ""), verdict.usage)
                                 verdicts[verdict.sample_id] = verdict
-                    except BudgetExceeded as exc:
+                    except (BudgetExceeded, ServerFailing) as exc:
                         stopped = str(exc)
                 identities.append(identity)
             finally:

@@ -135,3 +135,32 @@ def test_judge_agreement_needs_two_judges(tmp_path: Path) -> None:
     run = make_run(tmp_path, "r", {})
     result = CliRunner().invoke(app(), ["judge-agreement", str(run), "--judges", "only-one"])
     assert result.exit_code != 0 and "expected two judges" in str(result.exception)
+
+
+@pytest.mark.api
+def test_a_failing_judge_server_stops_pairwise_and_agreement_resumably(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A judge server answering 500 to everything trips the circuit breaker: exit 3 with the partial result
+    written and marked stopped, not a traceback; the same command against a healthy server finishes."""
+    from servers import FakeAPIServer
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-judge-breaker-0042")
+    run_a, run_b = make_run(tmp_path, "a", {}), make_run(tmp_path, "b", {})
+    with FakeAPIServer(fail_status=500, fail_after=4, reply_text='{"winner": "B"}') as server:
+        judge = ["--judge-model", "openai", "--judge-model-args",
+                 f"model=judge,base_url={server.openai_url},circuit_breaker=3,retry_base_s=0.01",
+                 "--cache", "off", "--concurrency", "1", "--max-retries", "1"]
+        out = tmp_path / "pw.json"
+        result = CliRunner().invoke(app(), ["pairwise", str(run_a), str(run_b), *judge, "--output", str(out)])
+        assert result.exit_code == 3, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        data = json.loads(out.read_text())
+        assert "failing" in data["stopped"] and data["n"] + data["failed"] < 12
+        agreement_out = tmp_path / "ag.json"
+        result = CliRunner().invoke(app(), ["judge-agreement", str(run_a), "--judges", "openai,openai",
+                                            "--judge-a-args", f"model=judge,base_url={server.openai_url},"
+                                            "circuit_breaker=3,retry_base_s=0.01", "--judge-b-args",
+                                            f"model=judge,base_url={server.openai_url},circuit_breaker=3",
+                                            "--cache", "off", "--max-retries", "1", "-o", str(agreement_out)])
+        assert result.exit_code == 3, result.output
+        assert "failing" in json.loads(agreement_out.read_text())["stopped"]
