@@ -16,3 +16,9 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
         code = int(exc.code or 0)
     out = capsys.readouterr()
     return code, out.out, out.err
+
+
+def summary(out: str) -> dict[str, str]:
+    """The end-of-run summary table (plain ``name  value`` lines off a terminal) as a dict."""
+    rows = (line.rsplit(None, 1) for line in out.splitlines() if line.strip())
+    return {r[0].strip(): r[1] for r in rows if len(r) == 2}

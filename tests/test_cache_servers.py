@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from cli_helpers import run_cli
+from cli_helpers import run_cli, summary
 from servers import FakeAPIServer
 
 from mmlongbench_write.config import EvalConfig
@@ -91,12 +91,6 @@ def test_a_stored_answer_of_the_wrong_shape_is_a_miss_and_is_replaced(tmp_path: 
     store = KVStore(cache / CACHE_FILE, namespace="responses")
     assert all(store.get(k)["text"] == "a real answer" for k in keys)  # overwritten by the fresh answers
     store.close()
-
-
-def summary(out: str) -> dict[str, str]:
-    """The end-of-run summary table (plain ``name  value`` lines off a terminal) as a dict."""
-    rows = (line.rsplit(None, 1) for line in out.splitlines() if line.strip())
-    return {r[0].strip(): r[1] for r in rows if len(r) == 2}
 
 
 def test_the_summary_counts_cached_answers_apart_from_generated_ones(tmp_path: Path,

@@ -113,7 +113,7 @@ def test_eval_does_not_turn_a_tampered_cache_into_a_score_above_100(tmp_path: Pa
                                                                     capfd: pytest.CaptureFixture[str],
                                                                     caplog: pytest.LogCaptureFixture) -> None:
     """Through ``mmlw eval``: the reproduction of the issue (Relevance 99 -> S_q 491.7)."""
-    from cli_helpers import run_cli
+    from cli_helpers import run_cli, summary
 
     requests = register_fake_judge(monkeypatch, "fake-judge", GOOD)
     cache = tmp_path / "cache"
@@ -124,6 +124,6 @@ def test_eval_does_not_turn_a_tampered_cache_into_a_score_above_100(tmp_path: Pa
     with caplog.at_level(logging.WARNING):
         code, out, err = run_cli([*base, "--output", str(tmp_path / "b")], capfd)  # type: ignore[arg-type]
     assert code == 0 and len(requests) == 4  # both judged again
-    assert "S_q=79.2" in out and "491" not in out and "Traceback" not in err
+    assert summary(out)["S_q"] == "79.2" and "491" not in out and "Traceback" not in err
     warned = [r.getMessage() for r in caplog.records]
     assert sum("ignoring a stored quality verdict that is invalid (relevance: score 99" in m for m in warned) == 2
