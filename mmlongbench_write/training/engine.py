@@ -142,8 +142,11 @@ def record_sharding(model: Any, settings: TrainSettings, stage: str) -> None:
         return
     path = Path(settings.output) / REPORT_FILE
     report = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    # "parameters" is the loaded model's size; later stages may count more (LoRA adds its adapters)
     report.update({"backend": backend(), "world_size": world, "precision": precision(settings),
-                   "parameters": total, f"held_at_{stage}": per_rank})
+                   f"parameters_at_{stage}": total, f"held_at_{stage}": per_rank})
+    if stage == "load" or "parameters" not in report:
+        report["parameters"] = total
     path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
 
@@ -202,16 +205,14 @@ def _unset_zero3_load() -> None:
         pass
 
 
-def rewrite_in_hub_layout(out: Path) -> None:
-    """Reload a checkpoint saved from a ZeRO-3 engine (its weight names come out as ``model.model.*``) and
-    save it again under the hub's names. Rank 0 only; this costs one unsharded load of the trained model."""
-    from transformers import AutoModelForImageTextToText
+def rewrite_in_hub_layout(out: Path, source: str) -> None:
+    """Give a checkpoint saved from a ZeRO-3 engine (its names come out as ``model.model.*``) the weight
+    names of ``source`` again, renaming inside the files (rank 0 only; one shard in memory at a time)."""
+    from .hub_names import rename_to_source_layout
 
-    _unset_zero3_load()
-    model = AutoModelForImageTextToText.from_pretrained(str(out), dtype="auto")
-    for stale in out.glob("model*.safetensors*"):
-        stale.unlink()
-    model.save_pretrained(str(out))
+    renamed = rename_to_source_layout(out, source)
+    if renamed:
+        print(f"mmlw train: renamed {renamed} saved weights to the names of {source}", file=sys.stderr, flush=True)
 
 
 def merge_lora(source_path: str, adapter_dir: Path, out: Path, settings: TrainSettings) -> None:
