@@ -157,7 +157,7 @@ def save_checkpoint(trainer: Any, processor: Any, settings: TrainSettings, sourc
     else:
         trainer.save_model(str(out))
         if backend() == "deepspeed" and trainer.is_world_process_zero():
-            rewrite_in_hub_layout(out)
+            rewrite_in_hub_layout(out, source_path)
     if not trainer.is_world_process_zero():
         return
     processor.save_pretrained(str(out))
