@@ -15,8 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-from mmlongbench_write.runstore import JOURNAL, read_jsonl
 from servers import FakeAPIServer
+
+from mmlongbench_write.runstore import JOURNAL, read_jsonl
 
 MMLW = [sys.executable, "-m", "mmlongbench_write"]
 ENV = {**os.environ, "OPENAI_API_KEY": "sk-loopback-0000", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}

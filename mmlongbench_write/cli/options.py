@@ -51,7 +51,8 @@ Concurrency = Annotated[int | None, typer.Option(
 MaxRetries = Annotated[int | None, typer.Option(
     "--max-retries", help="retries per failed request (default 6)", rich_help_panel=SPEED_PANEL)]
 Timeout = Annotated[float | None, typer.Option(
-    "--timeout", help="seconds of silence before an API attempt is cut (default 600; docs/api.md)", rich_help_panel=SPEED_PANEL)]
+    "--timeout", help="seconds of silence before an API attempt is cut (default 600; docs/api.md)",
+    rich_help_panel=SPEED_PANEL)]
 Cache = Annotated[str | None, typer.Option(
     "--cache", help="response and verdict cache: off|read|write|readwrite (default)", rich_help_panel=SPEED_PANEL)]
 CacheDir = Annotated[str | None, typer.Option(

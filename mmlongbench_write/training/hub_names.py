@@ -38,7 +38,8 @@ def hub_key_map(saved: Iterable[str], hub: Iterable[str]) -> dict[str, str]:
             found = by_suffix.get(".".join(parts[-n:]))
             if found:
                 if len(found) > 1:
-                    raise OutputError(f"saved weight {name!r} matches several source weights ({', '.join(sorted(found)[:3])})")
+                    some = ", ".join(sorted(found)[:3])
+                    raise OutputError(f"saved weight {name!r} matches several source weights ({some})")
                 mapping[name] = found[0]
                 break
         else:
@@ -100,7 +101,8 @@ def rename_to_source_layout(out: Path, source: str) -> int:
     mapping = hub_key_map(saved, hub)
     for name, target in mapping.items():
         if saved[name] != hub[target]:
-            raise OutputError(f"saved weight {name!r} has shape {saved[name]}, source weight {target!r} has {hub[target]}")
+            raise OutputError(f"saved weight {name!r} has shape {saved[name]}, source weight {target!r} "
+                              f"has {hub[target]}")
     renamed = sum(1 for name, target in mapping.items() if name != target)
     if not renamed:
         return 0
