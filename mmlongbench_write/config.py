@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .arg_checks import check_gen_kwargs
 from .errors import ConfigError
 from .kvstore import stable_hash
 
@@ -121,6 +122,7 @@ class JudgingConfig(ConfigPart):
             raise ConfigError("--judge-samples must be at least 1")
         if self.judge_max_attempts is not None and self.judge_max_attempts < 1:
             raise ConfigError("--judge-max-attempts must be at least 1")
+        self.judge_gen_kwargs = check_gen_kwargs("--judge-gen-kwargs", self.judge_gen_kwargs)
 
     @property
     def judge_names(self) -> list[str]:
@@ -215,6 +217,7 @@ class EvalConfig(OutputsConfig, JudgingConfig, RuntimeConfig):
         self._check_secrets()
         RuntimeConfig.validate(self)
         JudgingConfig.validate(self)
+        self.gen_kwargs = check_gen_kwargs("--gen-kwargs", self.gen_kwargs)
         if self.mode not in MODES:
             raise ConfigError(f"--mode must be one of {', '.join(MODES)}, not {self.mode!r}")
         if self.mode == "caption-llm" and not self.captioner:

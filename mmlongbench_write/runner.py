@@ -29,6 +29,7 @@ from .model_adapters.base import (
     ModelAdapter,
     ModelSpec,
     RuntimeOptions,
+    check_spec_args,
     create_model,
     resolve_model_spec,
 )
@@ -212,6 +213,7 @@ def evaluate(config: EvalConfig, progress: Progress | None = _stderr, events: Ev
     timings: dict[str, float] = {}
     runtime = runtime_options(config, say)
     spec = resolve_model_spec(config.model, config.model_args)
+    check_spec_args(spec)  # a misspelt model arg stops the run before its folder is made
     with _timed(timings, "load_s"):
         plan = build_plan(config, spec.gen_defaults)
     for line in plan.exclusions.lines():  # nothing is left out silently (--skip-invalid, --tasks, --shard, --limit)

@@ -205,7 +205,9 @@ class GenerationConfig:
         for key, value in overrides.items():
             if value is None:
                 continue
-            if key in known:
+            if key.startswith("extra."):  # passed to the backend on purpose (mmlongbench_write.arg_checks)
+                extra[key[len("extra."):]] = value
+            elif key in known:
                 direct[key] = value
             else:
                 extra[key] = value

@@ -153,15 +153,21 @@ class APIAdapter(ModelAdapter):
         {"base_url", "device", "device_map", "timeout", "api_key_env", "retry_base_s", "retry_max_s",
          "stream", "max_request_s", "circuit_breaker", "retry_after_max_s"}
     )
+    #: request-body parameters a server takes beyond these go in ``--gen-kwargs`` (``extra.KEY=...``)
+    accepted_args: frozenset[str] | None = frozenset(
+        {"model", "base_url", "api_key_env", "retry_base_s", "retry_max_s", "retry_after_max_s", "stream",
+         "max_request_s", "circuit_breaker"}
+    )
 
     def __init__(self, runtime: RuntimeOptions | None = None, **model_args: Any) -> None:
-        super().__init__(runtime, **model_args)
-        secrets.check_key_env(model_args.get("api_key_env"), f"{self.adapter_name}: api_key_env")
-        if "api_key" in model_args:
+        if "api_key" in model_args:  # before the unknown-arg check: this one says what to do instead
+            key_env = model_args.get("api_key_env") or self.default_key_env
             raise AdapterError(
                 f"{self.adapter_name}: do not pass api_key as a model arg (it would be recorded); "
-                f"set {self.key_env} in the environment instead"
+                f"set {key_env} in the environment instead"
             )
+        super().__init__(runtime, **model_args)
+        secrets.check_key_env(model_args.get("api_key_env"), f"{self.adapter_name}: api_key_env")
         if "model" not in model_args:
             raise AdapterError(f"{self.adapter_name}: the model arg `model` is required (e.g. model=NAME)")
         self.retry_base_s = float(model_args.get("retry_base_s", 1.0))

@@ -68,10 +68,17 @@ class ModelAdapter(ABC):
     non_identity_args: frozenset[str] = frozenset({"base_url", "device", "device_map", "timeout"})
     #: whether outputs are worth keeping in the response cache (False for adapters that cost nothing)
     cacheable: bool = True
+    #: the model args this adapter reads; any other is refused with a did-you-mean. None: not checked
+    #: (an adapter that passes its args on to a backend which checks them itself, like vLLM's engine)
+    accepted_args: frozenset[str] | None = None
 
     def __init__(self, runtime: RuntimeOptions | None = None, **model_args: Any) -> None:
         self.runtime = runtime or RuntimeOptions()
         self.model_args = model_args
+        if self.accepted_args is not None:
+            from mmlongbench_write.arg_checks import check_model_args
+
+            check_model_args(f"{self.adapter_name} adapter", model_args, self.accepted_args)
 
     @property
     def model_name(self) -> str:
@@ -163,14 +170,28 @@ def resolve_model_spec(name: str, model_args: dict[str, Any] | None = None) -> M
     raise ConfigError(f"model {name!r} is registered as {type(target).__name__}, not an adapter or a preset")
 
 
-def create_model(spec: ModelSpec, runtime: RuntimeOptions | None = None) -> ModelAdapter:
-    """Build the adapter a spec names."""
+def adapter_class(spec: ModelSpec) -> type[ModelAdapter]:
+    """The adapter class a spec names (imported, not built)."""
     from mmlongbench_write.registry import models
 
     cls = models.get(spec.adapter)
     if not (isinstance(cls, type) and issubclass(cls, ModelAdapter)):
         raise ConfigError(f"{spec.adapter!r} is not a model adapter")
-    adapter: ModelAdapter = cls(runtime=runtime, **spec.model_args)
+    return cls
+
+
+def check_spec_args(spec: ModelSpec) -> None:
+    """Refuse model args the adapter does not read before anything is written (building it comes later)."""
+    cls = adapter_class(spec)
+    if cls.accepted_args is not None:
+        from mmlongbench_write.arg_checks import check_model_args
+
+        check_model_args(f"{cls.adapter_name} adapter", spec.model_args, cls.accepted_args)
+
+
+def create_model(spec: ModelSpec, runtime: RuntimeOptions | None = None) -> ModelAdapter:
+    """Build the adapter a spec names."""
+    adapter: ModelAdapter = adapter_class(spec)(runtime=runtime, **spec.model_args)
     if runtime is not None and runtime.batch is not None:  # --batch: behind the provider's batch API
         from .batch import with_batch
 

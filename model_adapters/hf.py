@@ -58,14 +58,10 @@ class HFAdapter(ModelAdapter):
 
     adapter_name = "hf"
     non_identity_args = ModelAdapter.non_identity_args | {"batch_size", "attn_implementation"}
+    accepted_args = _KNOWN_ARGS | VLLM_ONLY_ARGS  # a vLLM preset's engine args are accepted and ignored
 
     def __init__(self, runtime: RuntimeOptions | None = None, **model_args: Any) -> None:
         super().__init__(runtime, **model_args)
-        unknown = sorted(k for k, v in model_args.items() if k not in _KNOWN_ARGS | VLLM_ONLY_ARGS and v is not None)
-        if unknown:
-            raise ConfigError(
-                f"hf adapter: unknown model arg(s) {', '.join(unknown)}; known: {', '.join(sorted(_KNOWN_ARGS))}"
-            )
         if not model_args.get("pretrained"):
             raise ConfigError("hf adapter: model arg 'pretrained' is required (a hub id or a checkpoint directory)")
         self.dtype_name = str(model_args.get("dtype", "auto"))

@@ -44,6 +44,7 @@ class OpenAIAdapter(APIAdapter):
     default_key_env = "OPENAI_API_KEY"
     default_base_url = "https://api.openai.com/v1"
     base_url_env = "OPENAI_BASE_URL"
+    accepted_args = APIAdapter.accepted_args | {"max_tokens_param", "image_detail"}  # type: ignore[operator]
 
     def token_param(self) -> str:
         forced = self.model_args.get("max_tokens_param")
