@@ -8,7 +8,9 @@ length bin.
 bound < 0) **and** the mean drop ``base - new`` is greater than ``max_drop`` points. By default only
 the overall rows gate (per-task / per-bin groups are small and shown for diagnosis); with
 ``gate_groups=True`` every row gates. A metric with no paired data (e.g. S_q when neither run had a
-quality judge) is ``n/a`` and never fails. Exit code: 0 pass, 1 regression, 2 unusable input.
+quality judge) is ``n/a`` and never fails. A gate whose every gated row has a baseline too close to
+the metric's floor for any drop to exceed ``max_drop`` (a random model's S_l of 0) cannot fail and is
+refused as unusable input. Exit code: 0 pass, 1 regression, 2 unusable input.
 """
 
 from __future__ import annotations
@@ -142,6 +144,15 @@ def compare_runs(
                 else:
                     status = "ok"
             rows.append({"group": group, "key": key, "metric": metric, "gating": gating, "status": status, **d})
+    cannot_fail = _rows_that_cannot_fail(rows, declared, max_drop)
+    live = [r for r in rows if r["gating"] and r["status"] != "n/a"]
+    if live and len(cannot_fail) == len(live):
+        shown = ", ".join(f"{r['metric']} {r['base']:.1f}" for r in cannot_fail if r["group"] == "overall")
+        raise CompareInputError(
+            f"this gate cannot fail: the baseline scores ({shown or 'every gated row'}) leave no drop larger "
+            f"than --max-drop {max_drop:g} possible; gate on a model and data whose baseline has room to drop "
+            "(examples/ci/README.md)"
+        )
     failed = [r for r in rows if r["status"] == "regression"]
     return {
         "base": {"run_id": base.run_id, "label": base.label, "path": str(base.path), "n_samples": len(b_rows)},
@@ -157,9 +168,26 @@ def compare_runs(
             + ("" if gate_groups else " (overall rows gate; task/bin rows are informational)")
         ),
         "rows": rows,
+        "cannot_fail": [f"{r['group']}/{r['key']}/{r['metric']}" for r in cannot_fail],
         "failed": failed,
         "exit_code": 1 if failed else 0,
     }
+
+
+def _rows_that_cannot_fail(rows: list[dict[str, Any]], declared: dict[str, Any],
+                           max_drop: float) -> list[dict[str, Any]]:
+    """Gating rows whose baseline sits so near the metric's floor (its ceiling, where lower is better) that
+    no new value could drop by more than ``max_drop``: a gate made only of those passes whatever happens."""
+    stuck = []
+    for r in rows:
+        spec = declared.get(r["metric"])
+        if not r["gating"] or r["status"] == "n/a" or spec is None or r["base"] is None:
+            continue
+        room = (r["base"] - spec.lower if spec.lower is not None else None) if spec.higher_is_better else \
+            (spec.upper - r["base"] if spec.upper is not None else None)
+        if room is not None and room <= max_drop:
+            stuck.append(r)
+    return stuck
 
 
 def _f(x: float | None, sign: bool = False) -> str:
@@ -170,9 +198,11 @@ def _f(x: float | None, sign: bool = False) -> str:
 
 def verdict(result: dict[str, Any]) -> str:
     if not result["failed"]:
+        stuck = result.get("cannot_fail") or []
+        note = f"; these rows could not have failed: {', '.join(stuck)}" if stuck else ""
         return (
             f"PASS: no metric dropped by more than {result['max_drop']:g} points with significance "
-            f"({result['n_shared']} shared samples)"
+            f"({result['n_shared']} shared samples){note}"
         )
     parts = []
     for r in result["failed"]:

@@ -106,3 +106,20 @@ def test_a_broken_run_exits_2_in_one_line(tmp_path: Path, base_rows: list[Synthe
     code, out, err = run_cli(["compare", str(a), str(b)], capsys)
     assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert "REGRESSION" not in out and "FAIL" not in out
+
+
+def test_a_gate_that_cannot_fail_is_refused(tmp_path: Path, capsys) -> None:
+    """A random model writes almost nothing: S_l is 0 on both sides, so no drop can exceed --max-drop and the
+    gate would pass whatever the model does. That is refused (exit 2), not reported as PASS."""
+    floor = [replace(s, text="x") for s in make_samples(per_task=2, judged=False)]
+    a = make_run(tmp_path, label="base", samples=floor, judged=False)
+    b = make_run(tmp_path, label="new", samples=list(floor), judged=False)
+    code, out, err = run_cli(["compare", str(a), str(b), "--max-drop", "2"], capsys)
+    assert code == 2 and "this gate cannot fail" in err and "S_l 0.0" in err and "PASS" not in out
+    # a baseline with room to drop gates as before, and says which rows could not have failed
+    room = make_samples(per_task=2, judged=False)
+    c = make_run(tmp_path, label="base2", samples=room, judged=False)
+    d = make_run(tmp_path, label="new2", samples=list(room), judged=False)
+    result = compare_runs(load_run(c), load_run(d), max_drop=2, gate_groups=True)
+    assert result["exit_code"] == 0 and all(r["base"] > 2 for r in result["rows"]
+                                            if f"{r['group']}/{r['key']}/{r['metric']}" not in result["cannot_fail"])
