@@ -81,13 +81,14 @@ def _typed(flag: str, key: str, value: Any) -> int | float:
     return number
 
 
-def check_model_args(owner: str, args: Mapping[str, Any], accepted: Iterable[str]) -> None:
-    """Refuse model args ``owner`` (an adapter) does not read, in one line with a did-you-mean."""
+def check_model_args(owner: str, args: Mapping[str, Any], accepted: Iterable[str], what: str = "model arg") -> None:
+    """Refuse ``what``s (model args of an adapter, keys of a flag) ``owner`` does not read, in one line with
+    a did-you-mean."""
     known = frozenset(accepted)
     unknown = sorted(k for k, v in args.items() if k not in known and v is not None)
     if not unknown:
         return
     key = unknown[0]
     more = f" (and {', '.join(unknown[1:])})" if len(unknown) > 1 else ""
-    raise ConfigError(f"{owner}: unknown model arg {key!r}{did_you_mean(key, known)}{more}; "
+    raise ConfigError(f"{owner}: unknown {what} {key!r}{did_you_mean(key, known)}{more}; "
                       f"it accepts {', '.join(sorted(known))}")

@@ -27,6 +27,7 @@ EXTRA_OF: dict[str, str] = {
     "matplotlib": "plots",
     "starlette": "annotate",
     "uvicorn": "annotate",
+    "wandb": "wandb",
 }
 
 

@@ -15,7 +15,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 RUN = REPO / "tests" / "fixtures" / "run_format_1"
-OPTIONAL = ("torch", "transformers", "aiohttp", "matplotlib", "trl", "starlette", "uvicorn", "vllm")
+OPTIONAL = ("torch", "transformers", "aiohttp", "matplotlib", "trl", "starlette", "uvicorn", "vllm", "wandb")
 
 pytestmark = pytest.mark.slow
 
@@ -49,8 +49,10 @@ def _mmlw(venv: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]
         (["eval", "--model", "tiny-random-qwen2.5-vl", "--data", "mini", "--limit", "1", "--output", "runs"], "hf"),
         (["plot", str(RUN), "--kind", "ruler", "--output", "ruler.png"], "plots"),
         (["leaderboard", str(RUN), "--format", "html", "--output", "board.html"], "plots"),
+        (["eval", "--model", "scripted", "--data", "mini", "--limit", "1", "--output", "runs", "--wandb",
+          "project=x"], "wandb"),
     ],
-    ids=["openai", "hf", "plot", "leaderboard-html"],
+    ids=["openai", "hf", "plot", "leaderboard-html", "wandb"],
 )
 def test_missing_extra_is_one_line(core_venv: Path, tmp_path: Path, args: list[str], extra: str) -> None:
     proc = _mmlw(core_venv, *args, cwd=tmp_path)

@@ -81,11 +81,21 @@ def register(app: typer.Typer) -> None:
         batch_poll_s: opt.BatchPoll = None,
         quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display (the run's warnings and "
                                    "the summary are still printed)", rich_help_panel=_RUN),
+        wandb: str = typer.Option(None, "--wandb", help="log the finished run to Weights & Biases: project=NAME"
+                                  "[,entity=,name=,group=,tags=a;b,mode=offline] (the wandb extra)",
+                                  rich_help_panel=_RUN),
     ) -> None:
         """Generate with a model, judge the outputs and store a resumable run."""
         from mmlongbench_write.config import EvalConfig
         from mmlongbench_write.errors import ConfigError
         from mmlongbench_write.runner import evaluate
+        from mmlongbench_write.tracking import parse_wandb
+
+        tracking = parse_wandb(wandb)  # checked before the run starts, not after an hour of generation
+        if tracking is not None:
+            from mmlongbench_write.extras import require
+
+            require("wandb", "--wandb", extra="wandb")
 
         fields: dict[str, Any] = {
             "model": model, "model_args": parse_kv(model_args, flag="--model-args"),
@@ -115,7 +125,13 @@ def register(app: typer.Typer) -> None:
 
         with RunDisplay.for_stderr(quiet) as display:
             outcome = evaluate(config, progress=display.say, events=display)
+        tracking_failed = None
+        if tracking is not None:
+            tracking_failed = _log_to_wandb(outcome.run_dir, tracking)
         print_outcome(outcome)
+        if tracking_failed:
+            typer.echo(f"error: {tracking_failed} (the run itself is saved in {outcome.run_dir})", err=True)
+            raise typer.Exit(2)
 
     @app.command("score")
     def score_command(
@@ -191,6 +207,19 @@ def summary_rows(outcome: Any) -> list[tuple[str, str]]:
     rows += [("judge failures", str(r.get("n_judge_failures"))), ("truncated", str(r.get("n_truncated"))),
              ("status", str(outcome.status))]
     return rows
+
+
+def _log_to_wandb(run_dir: Path, target: Any) -> str | None:
+    """Log the run as stored on disk (so W&B shows what results.json says); the error line, or None."""
+    from mmlongbench_write.errors import MMLWError
+    from mmlongbench_write.runstore import load_run
+    from mmlongbench_write.tracking import log_run, say_logged
+
+    try:
+        say_logged(log_run(load_run(run_dir), target))
+    except MMLWError as exc:
+        return str(exc)
+    return None
 
 
 def print_outcome(outcome: Any) -> None:

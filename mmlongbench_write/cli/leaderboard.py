@@ -92,10 +92,17 @@ def leaderboard(
         bool, typer.Option("--recompute", help="Re-aggregate samples.jsonl instead of reading results.json.")
     ] = False,
     seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed (with --recompute).")] = 0,
+    wandb: Annotated[
+        str | None, typer.Option("--wandb", help="Also log the board as a W&B table: project=NAME[,entity=,name=,"
+                                 "mode=offline] (the wandb extra).")
+    ] = None,
 ) -> None:
     """Rank stored runs by S (then S_l) with 95% bootstrap CIs: overall, per length bin, task, category, language."""
     if fmt not in FORMATS:
         raise MMLWError(f"--format {fmt!r}: choose from {', '.join(FORMATS)}")
+    from mmlongbench_write.tracking import parse_wandb
+
+    tracking = parse_wandb(wandb)
     from mmlongbench_write.leaderboard.board import build_board, load_pairwise
 
     paths = _resolve_runs(runs, allow_empty=reported)
@@ -110,6 +117,11 @@ def leaderboard(
     if len(measured) > 1:
         print(f"note: the runs span {len(measured)} settings that are not comparable; each is ranked in its own "
               "table", file=sys.stderr)
+    if tracking is not None:
+        from mmlongbench_write.leaderboard.tables import flat_row
+        from mmlongbench_write.tracking import log_board, say_logged
+
+        say_logged(log_board([flat_row(e, t) for t in board.tables for e in t.entries], tracking))
     if fmt == "latex" and len(measured) > 1:
         raise MMLWError(f"--format latex draws one table, but the runs span {len(measured)} settings: pass the runs "
                         "of one setting (see `mmlw leaderboard --format md`)")
