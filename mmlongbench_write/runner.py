@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ from .model_adapters.base import (
     create_model,
     resolve_model_spec,
 )
+from .model_adapters.caption import CaptionLLMAdapter
 from .output_folder import prepare_run_folder
 from .planning import Plan, build_plan
 from .progress_events import EventSink, PhaseTracker
@@ -136,8 +138,6 @@ def build_adapter(config: EvalConfig, spec: ModelSpec, runtime: RuntimeOptions) 
     writer = cached(create_model(spec, runtime))
     if config.mode != "caption-llm":
         return writer
-    from .model_adapters.caption import CaptionLLMAdapter
-
     assert config.captioner is not None  # validated by EvalConfig
     captioner = cached(create_model(resolve_model_spec(config.captioner, config.captioner_args), runtime))
     caption_template, writer_template = config.load_template("caption"), config.load_template("writer")
@@ -250,6 +250,8 @@ def _evaluate_open(config: EvalConfig, spec: ModelSpec, runtime: RuntimeOptions,
                 if todo:
                     with build_adapter(config, spec, runtime) as adapter, _timed(timings, "generate_s"):
                         meta["model"] = {**adapter.identity(), "preset": spec.preset}
+                        if events is not None and isinstance(adapter, CaptionLLMAdapter):
+                            adapter.caption_progress = partial(PhaseTracker, events, "caption", table=table)
                         from_cache = generate_all(adapter, todo, journal, state, say, budget=budget,
                                                   tracker=PhaseTracker(events, "generate", len(todo), table)
                                                   if events is not None else None)

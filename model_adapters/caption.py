@@ -16,8 +16,8 @@ comes before the image in the captioner request.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from mmlongbench_write.kvstore import stable_hash
 from mmlongbench_write.protocol import DEFAULT_PROTOCOL, TEXT_FIRST, caption_part_order, format_captions
@@ -26,6 +26,9 @@ from mmlongbench_write.templates import fill_template
 from mmlongbench_write.textstats import strip_think
 
 from .base import ModelAdapter, RuntimeOptions
+
+if TYPE_CHECKING:
+    from mmlongbench_write.progress_events import PhaseTracker
 
 CAPTION_PROMPT = """\
 Describe this image in enough detail that someone who cannot see it could write about it as if they had.
@@ -79,6 +82,8 @@ class CaptionLLMAdapter(ModelAdapter):
         self.protocol = protocol
         self.caption_order = caption_part_order(protocol)
         self._captions: dict[str, str] = {}
+        #: makes the progress tracker of one captioning pass from its number of images (set by the runner)
+        self.caption_progress: Callable[[int], PhaseTracker] | None = None
 
     @property
     def model_name(self) -> str:
@@ -117,6 +122,9 @@ class CaptionLLMAdapter(ModelAdapter):
         errors: dict[str, str] = {}
         if not todo:
             return errors
+        tracker = self.caption_progress(len(todo)) if self.caption_progress is not None else None
+        if tracker is not None:
+            tracker.start()
         for gen in self.captioner.generate([self.caption_request(img) for img in todo.values()]):
             sha = gen.request_id.removeprefix("caption-")
             text = strip_think(gen.text).strip() if gen.ok else ""
@@ -124,6 +132,10 @@ class CaptionLLMAdapter(ModelAdapter):
                 self._captions[sha] = text
             else:
                 errors[sha] = gen.error or "the captioner returned an empty description"
+            if tracker is not None:
+                tracker.advance(ok=bool(text), usage=gen.usage, model=self.captioner.model_name, cached=gen.cached)
+        if tracker is not None:
+            tracker.finish()
         for sha in todo:  # a captioner that silently dropped a request
             if sha not in self._captions and sha not in errors:
                 errors[sha] = "the captioner returned no result"

@@ -112,3 +112,17 @@ def test_ctrl_c_says_the_work_is_saved_exits_130_and_the_same_command_resumes(tm
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"{done} already generated" in resumed.stderr
     assert generations(output) == 12
+
+
+def test_captioning_is_a_phase_of_its_own_in_a_pipe(tmp_path: Path) -> None:
+    """--mode caption-llm: the captioner's pass over the distinct images shows as 'captioning' N/N."""
+    from mmlongbench_write.data import load_samples
+
+    images = {img.sha256 for s in load_samples("mini").samples for img in s.images}
+    proc = subprocess.run([*MMLW, "eval", "--model", "scripted", "--mode", "caption-llm", "--captioner", "scripted",
+                           "--output", str(tmp_path), "--cache", "off"], capture_output=True, text=True, env=ENV,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = [line.strip() for line in proc.stderr.splitlines() if line.strip().startswith("captioning:")]
+    assert lines and lines[-1].startswith(f"captioning: {len(images)}/{len(images)} ")
+    assert "0 failed" in lines[-1]

@@ -30,7 +30,7 @@ from rich.text import Text
 from mmlongbench_write.progress_events import PhaseEvent
 
 Mode = Literal["live", "plain", "off"]
-LABELS = {"generate": "generating"}
+LABELS = {"generate": "generating", "caption": "captioning"}
 
 
 def phase_label(phase: str) -> str:
