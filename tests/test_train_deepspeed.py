@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,8 @@ from mmlongbench_write.training.metrics import read_metrics
 
 pytestmark = pytest.mark.slow
 
-MMLW = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "mmlw"
+#: the CLI under the interpreter running the tests (any checkout, any virtual environment)
+MMLW = [sys.executable, "-m", "mmlongbench_write"]
 FLAGS = ["--lr", "1e-3", "--batch-size", "1", "--no-bf16", "--cpu", "--warmup-ratio", "0", "--lr-scheduler",
          "constant", "--max-length", "2048", "--max-steps", "2", "--accelerate-config", "zero3", "--nproc", "2"]
 
@@ -39,7 +41,7 @@ def _tensors(directory: Path) -> dict:
 
 
 def _run(tmp_path: Path, args: list[str]) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([str(MMLW), "train", *args, *FLAGS], capture_output=True, text=True,
+    result = subprocess.run([*MMLW, "train", *args, *FLAGS], capture_output=True, text=True,
                             env=_env(tmp_path), timeout=900)
     assert result.returncode == 0, result.stderr[-4000:]
     return result
