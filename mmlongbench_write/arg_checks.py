@@ -32,10 +32,38 @@ _GEN_TYPES: dict[str, tuple[type, float | None, float | None]] = {
 GEN_KEYS = frozenset(_GEN_TYPES)
 
 
+def _edit_distance(a: str, b: str) -> int:
+    """Optimal string alignment distance: a swap of two neighbours counts as one typo."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+def closest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """The choice nearest ``word`` (fewest typos, then same length, then difflib), None if none is close.
+
+    The one did-you-mean of the project: usage errors (``cli.usage``), settings and model args use it."""
+    close = difflib.get_close_matches(word, list(choices), n=5, cutoff=cutoff)
+    if not close:
+        return None
+    return min(
+        close,
+        key=lambda c: (_edit_distance(word, c), len(c) != len(word), -difflib.SequenceMatcher(None, word, c).ratio()),
+    )
+
+
 def did_you_mean(key: str, known: Iterable[str], cutoff: float = 0.6) -> str:
     """``" (did you mean 'x'?)"`` for the closest of ``known``, or ``""``."""
-    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=cutoff)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    best = closest(key, known, cutoff)
+    return f" (did you mean {best!r}?)" if best else ""
 
 
 def check_gen_kwargs(flag: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:

@@ -7,10 +7,11 @@ typer raises those of the ``click`` package. Both families are recognised here b
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import sys
 from typing import Any
+
+from mmlongbench_write.arg_checks import closest
 
 #: Prefix of every usage line when the context does not know the command path.
 PROG = "mmlw"
@@ -59,32 +60,6 @@ def _one_line(text: str) -> str:
 
 def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:] if text else text
-
-
-def _edit_distance(a: str, b: str) -> int:
-    """Optimal string alignment distance: a swap of two neighbours counts as one typo."""
-    prev2: list[int] = []
-    prev = list(range(len(b) + 1))
-    for i in range(1, len(a) + 1):
-        cur = [i] + [0] * len(b)
-        for j in range(1, len(b) + 1):
-            cost = 0 if a[i - 1] == b[j - 1] else 1
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                cur[j] = min(cur[j], prev2[j - 2] + 1)
-        prev2, prev = prev, cur
-    return prev[-1]
-
-
-def closest(word: str, choices: list[str]) -> str | None:
-    """The choice nearest ``word`` (fewest typos, then same length, then difflib), None if none is close."""
-    close = difflib.get_close_matches(word, choices, n=5, cutoff=0.6)
-    if not close:
-        return None
-    return min(
-        close,
-        key=lambda c: (_edit_distance(word, c), len(c) != len(word), -difflib.SequenceMatcher(None, word, c).ratio()),
-    )
 
 
 def _suggest(word: str, choices: list[str]) -> str:
