@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from .arg_checks import EXTRA_PREFIX
+
 Language = Literal["en", "zh"]
 FinishReason = Literal["stop", "length", "error", "unknown"]
 
@@ -205,8 +207,8 @@ class GenerationConfig:
         for key, value in overrides.items():
             if value is None:
                 continue
-            if key.startswith("extra."):  # passed to the backend on purpose (mmlongbench_write.arg_checks)
-                extra[key[len("extra."):]] = value
+            if key.startswith(EXTRA_PREFIX):  # passed to the backend on purpose (mmlongbench_write.arg_checks)
+                extra[key[len(EXTRA_PREFIX):]] = value
             elif key in known:
                 direct[key] = value
             else:

@@ -75,10 +75,15 @@ class ModelAdapter(ABC):
     def __init__(self, runtime: RuntimeOptions | None = None, **model_args: Any) -> None:
         self.runtime = runtime or RuntimeOptions()
         self.model_args = model_args
-        if self.accepted_args is not None:
+        self.check_args(model_args)
+
+    @classmethod
+    def check_args(cls, model_args: dict[str, Any]) -> None:
+        """Refuse model args this adapter does not read, with a did-you-mean (no-op when unchecked)."""
+        if cls.accepted_args is not None:
             from mmlongbench_write.arg_checks import check_model_args
 
-            check_model_args(f"{self.adapter_name} adapter", model_args, self.accepted_args)
+            check_model_args(f"{cls.adapter_name} adapter", model_args, cls.accepted_args)
 
     @property
     def model_name(self) -> str:
@@ -182,11 +187,7 @@ def adapter_class(spec: ModelSpec) -> type[ModelAdapter]:
 
 def check_spec_args(spec: ModelSpec) -> None:
     """Refuse model args the adapter does not read before anything is written (building it comes later)."""
-    cls = adapter_class(spec)
-    if cls.accepted_args is not None:
-        from mmlongbench_write.arg_checks import check_model_args
-
-        check_model_args(f"{cls.adapter_name} adapter", spec.model_args, cls.accepted_args)
+    adapter_class(spec).check_args(spec.model_args)
 
 
 def create_model(spec: ModelSpec, runtime: RuntimeOptions | None = None) -> ModelAdapter:
