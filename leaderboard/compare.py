@@ -144,8 +144,8 @@ def compare_runs(
                 else:
                     status = "ok"
             rows.append({"group": group, "key": key, "metric": metric, "gating": gating, "status": status, **d})
-    cannot_fail = _rows_that_cannot_fail(rows, declared, max_drop)
     live = [r for r in rows if r["gating"] and r["status"] != "n/a"]
+    cannot_fail = _rows_that_cannot_fail(live, declared, max_drop)
     if live and len(cannot_fail) == len(live):
         shown = ", ".join(f"{r['metric']} {r['base']:.1f}" for r in cannot_fail if r["group"] == "overall")
         raise CompareInputError(
@@ -176,12 +176,13 @@ def compare_runs(
 
 def _rows_that_cannot_fail(rows: list[dict[str, Any]], declared: dict[str, Any],
                            max_drop: float) -> list[dict[str, Any]]:
-    """Gating rows whose baseline sits so near the metric's floor (its ceiling, where lower is better) that
-    no new value could drop by more than ``max_drop``: a gate made only of those passes whatever happens."""
+    """The gating rows (``rows``, with data) whose baseline sits so near the metric's floor (its ceiling, where
+    lower is better) that no new value could drop by more than ``max_drop``: a gate made only of those passes
+    whatever happens."""
     stuck = []
     for r in rows:
         spec = declared.get(r["metric"])
-        if not r["gating"] or r["status"] == "n/a" or spec is None or r["base"] is None:
+        if spec is None or r["base"] is None:
             continue
         room = (r["base"] - spec.lower if spec.lower is not None else None) if spec.higher_is_better else \
             (spec.upper - r["base"] if spec.upper is not None else None)
