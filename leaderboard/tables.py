@@ -170,11 +170,18 @@ def flat_row(e: Entry, table: BoardTable) -> dict[str, object]:
     return row
 
 
-def to_csv(board: Board) -> str:
+def flat_rows(board: Board) -> tuple[list[str], list[dict[str, object]]]:
+    """Every row of the board flat (:func:`flat_row`) and the union of their columns, in first-seen order:
+    the shape of ``--format csv`` and of the board logged to W&B."""
     rows = [flat_row(e, t) for t in board.tables for e in t.entries]
     columns: list[str] = []
     for r in rows:
         columns += [c for c in r if c not in columns]
+    return columns, rows
+
+
+def to_csv(board: Board) -> str:
+    columns, rows = flat_rows(board)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, restval="", lineterminator="\n")
     writer.writeheader()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .arg_checks import check_model_args
 from .errors import ConfigError, MMLWError
@@ -20,6 +20,9 @@ from .extras import require
 from .runstore import StoredRun
 from .secrets import check_args
 from .specs import parse_kv
+
+if TYPE_CHECKING:
+    from .leaderboard.board import Board
 
 #: the ``--wandb`` keys, passed to ``wandb.init`` under the same names
 WANDB_KEYS = frozenset({"project", "entity", "name", "group", "tags", "job_type", "notes", "dir", "mode"})
@@ -154,13 +157,13 @@ def log_run(run: StoredRun, target: WandbTarget) -> str:
     return where
 
 
-def log_board(rows: list[dict[str, object]], target: WandbTarget) -> str:
-    """Log a leaderboard (the rows of ``mmlw leaderboard --format csv``) as one W&B table."""
+def log_board(board: Board, target: WandbTarget) -> str:
+    """Log a leaderboard as one W&B table, with the columns of ``mmlw leaderboard --format csv``."""
+    from .leaderboard.tables import flat_rows
+
+    columns, rows = flat_rows(board)
     wandb, wb_run = _start(target, "leaderboard", "leaderboard", {"n_rows": len(rows)})
     try:
-        columns: list[str] = []
-        for r in rows:
-            columns += [c for c in r if c not in columns]
         wb_run.log({"leaderboard": wandb.Table(columns=columns, data=[[r.get(c) for c in columns] for r in rows])})
         where = _where(wb_run)
     finally:

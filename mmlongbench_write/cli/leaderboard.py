@@ -118,10 +118,9 @@ def leaderboard(
         print(f"note: the runs span {len(measured)} settings that are not comparable; each is ranked in its own "
               "table", file=sys.stderr)
     if tracking is not None:
-        from mmlongbench_write.leaderboard.tables import flat_row
         from mmlongbench_write.tracking import log_board, say_logged
 
-        say_logged(log_board([flat_row(e, t) for t in board.tables for e in t.entries], tracking))
+        say_logged(log_board(board, tracking))
     if fmt == "latex" and len(measured) > 1:
         raise MMLWError(f"--format latex draws one table, but the runs span {len(measured)} settings: pass the runs "
                         "of one setting (see `mmlw leaderboard --format md`)")
