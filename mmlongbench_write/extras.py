@@ -42,12 +42,6 @@ class MissingExtra(AdapterError):
         super().__init__(f"{top} is not installed ({purpose} needs it): {fix}")
 
 
-def install_hint(module: str) -> str | None:
-    """``pip install 'mmlongbench-write[extra]'`` for an optional module, None for any other."""
-    extra = EXTRA_OF.get(module.split(".")[0])
-    return f"pip install 'mmlongbench-write[{extra}]'" if extra else None
-
-
 def require(module: str, purpose: str, extra: str | None = None) -> ModuleType:
     """Import ``module`` or raise :class:`MissingExtra` saying what needs it and what to install."""
     try:
