@@ -22,7 +22,8 @@ import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -187,13 +188,42 @@ def run_local(settings: TrainSettings) -> dict[str, object]:
     return run_training(settings)
 
 
+@contextmanager
+def process_group_released() -> Iterator[None]:
+    """Leave the worker with its process group destroyed, whichever way the job ends.
+
+    A worker that exits with a live gloo process group can abort (SIGABRT, "terminate called without an
+    active exception") while the interpreter finalizes, as gloo's threads release tensors; seen on the
+    rank-1 node of a two-node job that had trained and saved. On success every rank first meets at a
+    barrier, so none tears its group down while a peer still talks to it; on failure there is no barrier
+    (a failed peer would never arrive), only the release.
+    """
+    import torch.distributed as dist
+
+    succeeded = False
+    try:
+        yield
+        succeeded = True
+    finally:
+        if dist.is_available() and dist.is_initialized():
+            try:
+                if succeeded:
+                    dist.barrier()
+            except RuntimeError as exc:  # a peer left before the end: the job did not end well
+                raise MMLWError(f"rank {dist.get_rank()}: another rank left before the job ended "
+                                f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from exc
+            finally:
+                dist.destroy_process_group()
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
         print("usage: python -m mmlongbench_write.training.launch DIR/train_settings.json", file=sys.stderr)
         sys.exit(2)
     try:
-        result = run_local(TrainSettings.load(args[0]))
+        with process_group_released():
+            result = run_local(TrainSettings.load(args[0]))
     except MMLWError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
