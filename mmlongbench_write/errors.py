@@ -16,6 +16,13 @@ EXIT_INCOMPLETE = 4  # the run finished its session with work left (failed gener
 EXIT_INTERRUPTED = 130  # Ctrl-C: finished work is saved
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message ("" when it has none): a library's multi-line message quoted
+    whole would break the one-line rule of every error mmlw prints."""
+    lines = str(exc).splitlines()
+    return lines[0] if lines else ""
+
+
 class MMLWError(Exception):
     """An error caused by the user's input or environment; printed as one line by the CLI."""
 

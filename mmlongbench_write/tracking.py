@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .arg_checks import check_model_args
-from .errors import ConfigError, MMLWError
+from .errors import ConfigError, MMLWError, first_line
 from .extras import require
 from .runstore import StoredRun
 from .secrets import check_args
@@ -128,7 +128,7 @@ def _start(target: WandbTarget, name: str, job_type: str, config: dict[str, Any]
     try:
         return wandb, wandb.init(config=config, **target.init_kwargs(name, job_type))
     except Exception as exc:  # noqa: BLE001 - W&B's own errors (login, network) become one line
-        raise MMLWError(f"--wandb: W&B did not start a run: {type(exc).__name__}: {str(exc).splitlines()[0]}") \
+        raise MMLWError(f"--wandb: W&B did not start a run: {type(exc).__name__}: {first_line(exc)}") \
             from None
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mmlongbench_write.errors import DataError
+from mmlongbench_write.errors import DataError, first_line
 from mmlongbench_write.schema import ImageRef
 
 #: Largest image accepted, in pixels (width x height): Pillow's own default bomb threshold, about
@@ -87,7 +87,7 @@ def checked_media_type(data: bytes, sample_id: str, what: str) -> str:
     except Image.DecompressionBombError as exc:
         raise bad(f"is too large to decode ({exc.__class__.__name__})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
-        detail = str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__
+        detail = first_line(exc)[:80] or type(exc).__name__
         raise bad(f"is corrupt or unreadable ({type(exc).__name__}: {detail})") from None
     media = _FORMAT_MEDIA.get(fmt, "image/png")
     _checked[digest] = media

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmlongbench_write.errors import DataError
+from mmlongbench_write.errors import DataError, first_line
 
 from .sources import hub_id, implied_task
 
@@ -206,7 +206,7 @@ def _read_saved(path: Path, split: str) -> list[dict[str, Any]]:
     try:
         loaded = datasets.load_from_disk(str(path))
     except Exception as exc:  # noqa: BLE001 - datasets raises many types for a damaged folder
-        reason = str(exc).splitlines()[0][:200] if str(exc) else ""
+        reason = first_line(exc)[:200]
         raise DataError(f"{path}: cannot read the save_to_disk folder ({type(exc).__name__}: {reason})") from None
     return dataset_rows(pick_split(loaded, split, f"save_to_disk folder {path}"))
 
@@ -258,7 +258,7 @@ def read_hub(dataset_id: str, split: str = "train") -> RawData:
     except DataError:
         raise
     except Exception as exc:  # connection errors, DatasetNotFoundError, offline-mode errors, bad splits
-        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+        reason = f"{type(exc).__name__}: {first_line(exc)}"[:300]
         raise _hub_error(dataset_id, reason) from None
     return RawData(rows=rows, name=dataset_id.rsplit("/", 1)[-1], implied_task=implied_task(dataset_id))
 

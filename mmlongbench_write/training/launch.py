@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
-from mmlongbench_write.errors import ConfigError, MMLWError
+from mmlongbench_write.errors import ConfigError, MMLWError, first_line
 
 from .presets import TrainSettings
 
@@ -211,7 +211,7 @@ def process_group_released() -> Iterator[None]:
                     dist.barrier()
             except RuntimeError as exc:  # a peer left before the end: the job did not end well
                 raise MMLWError(f"rank {dist.get_rank()}: another rank left before the job ended "
-                                f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from exc
+                                f"({first_line(exc) or type(exc).__name__})") from exc
             finally:
                 dist.destroy_process_group()
 
